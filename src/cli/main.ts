@@ -1,1 +1,76 @@
-export {};
+#!/usr/bin/env node
+import { Command, Option } from 'commander';
+import { createContainer } from '../app/container.js';
+import { ConfigError, loadConfig, type ConfigFlags } from '../config.js';
+import { AppError } from '../domain/errors.js';
+import { startServer } from '../http/server.js';
+
+const program = new Command();
+program
+  .name('vizdex')
+  .description('Self-hostable platform for visual datasets, wire-compatible with the Visual Layer API')
+  .showHelpAfterError();
+
+const dataDirOption = () => new Option('--data-dir <dir>', 'data folder: database, media, thumbnails (env VIZDEX_DATA_DIR, default ./data)');
+
+program
+  .command('serve')
+  .description('run the HTTP API and the job runner')
+  .addOption(new Option('--port <port>', 'port to listen on (env VIZDEX_PORT, default 8080)'))
+  .addOption(new Option('--host <host>', 'interface to bind (env VIZDEX_HOST, default 127.0.0.1)'))
+  .addOption(dataDirOption())
+  .option('--no-worker', 'serve the API only; jobs are left to other processes')
+  .action(async (options: ConfigFlags & { worker: boolean }) => {
+    const config = loadConfig(options);
+    const container = await createContainer(config, { log: (message, error) => console.error(message, error ?? '') });
+    const server = await startServer(container, { withJobs: options.worker });
+    console.log(`vizdex listening on ${server.url} (data in ${config.dataDir})`);
+    let closing = false;
+    const shutdown = (signal: string) => {
+      if (closing) process.exit(1);
+      closing = true;
+      console.log(`${signal} received, shutting down`);
+      server.close().then(
+        () => process.exit(0),
+        (error: unknown) => {
+          console.error(error);
+          process.exit(1);
+        },
+      );
+    };
+    process.on('SIGINT', () => shutdown('SIGINT'));
+    process.on('SIGTERM', () => shutdown('SIGTERM'));
+  });
+
+const user = program.command('user').description('manage users');
+user
+  .command('create')
+  .description('create a user with an API key pair (works while the server runs on the same data dir)')
+  .requiredOption('--email <email>', 'email address, the identity used by sharing')
+  .option('--name <name>', 'display name')
+  .option('--password <password>', 'password for the web UI (omit for an API-only user)')
+  .addOption(dataDirOption())
+  .option('--json', 'print {"user_id","email","api_key","api_secret"} as JSON')
+  .action(async (options: { email: string; name?: string; password?: string; dataDir?: string; json?: boolean }) => {
+    const container = await createContainer(loadConfig({ dataDir: options.dataDir }));
+    try {
+      const created = await container.services.auth.createUser(options);
+      const credentials = await container.services.auth.createApiCredentials(created.id);
+      const result = { user_id: created.id, email: created.email, ...credentials };
+      if (options.json) console.log(JSON.stringify(result));
+      else {
+        console.log(`Created ${created.isAdmin ? 'admin ' : ''}user ${created.email} (${created.id})`);
+        console.log(`api_key:    ${credentials.api_key}`);
+        console.log(`api_secret: ${credentials.api_secret}  (shown once; store it now)`);
+      }
+    } finally {
+      await container.close();
+    }
+  });
+
+program.parseAsync().catch((error: unknown) => {
+  if (error instanceof ConfigError) console.error(error.message);
+  else if (error instanceof AppError) console.error(`error: ${error.detail}`);
+  else console.error(error);
+  process.exit(1);
+});

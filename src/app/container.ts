@@ -1,0 +1,129 @@
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Kysely } from 'kysely';
+import type { Config } from '../config.js';
+import { migrateToLatest, openSqlite } from '../db/connect.js';
+import { DatasetsRepository } from '../db/datasets.repository.js';
+import { MediaRepository } from '../db/media.repository.js';
+import type { Database } from '../db/schema.js';
+import { TasksRepository } from '../db/tasks.repository.js';
+import { UsersRepository } from '../db/users.repository.js';
+import { createJobHandlers } from '../jobs/handlers/index.js';
+import type { JobQueue } from '../jobs/job-queue.js';
+import { SqlJobQueue } from '../jobs/sql-job-queue.js';
+import { createSharpImageDecoder } from '../pipeline/image-decoder.js';
+import { MediaProcessor } from '../pipeline/media-processor.js';
+import { createFfmpegVideoTool } from '../pipeline/video-tool.js';
+import { Keyring } from '../security/keyring.js';
+import { AccessService } from '../services/access.service.js';
+import { AuthService } from '../services/auth.service.js';
+import { systemClock, type Clock } from '../services/clock.js';
+import { DatasetsService } from '../services/datasets.service.js';
+import { IngestionService } from '../services/ingestion.service.js';
+import { ProcessingService } from '../services/processing.service.js';
+import { SharingService } from '../services/sharing.service.js';
+import { TasksService } from '../services/tasks.service.js';
+import type { BlobStore } from '../storage/blob-store.js';
+import { LocalBlobStore } from '../storage/local-blob-store.js';
+import { UploadStaging } from '../storage/upload-staging.js';
+
+export interface Services {
+  access: AccessService;
+  auth: AuthService;
+  datasets: DatasetsService;
+  ingestion: IngestionService;
+  sharing: SharingService;
+  tasks: TasksService;
+  processing: ProcessingService;
+}
+
+export interface Container {
+  config: Config;
+  db: Kysely<Database>;
+  blobs: BlobStore;
+  queue: JobQueue;
+  services: Services;
+  /** Starts running jobs in this process (serve and worker do; one-shot CLI commands need not). */
+  startJobs(): void;
+  close(): Promise<void>;
+}
+
+export interface ContainerOptions {
+  clock?: Clock;
+  log?: (message: string, error?: unknown) => void;
+}
+
+/** The composition root: config → adapters → services, the same for serve, worker and CLI. */
+export async function createContainer(config: Config, options: ContainerOptions = {}): Promise<Container> {
+  const clock = options.clock ?? systemClock;
+  fs.mkdirSync(config.dataDir, { recursive: true });
+
+  const db = openSqlite(config.dataDir);
+  await migrateToLatest(db);
+  const blobs = new LocalBlobStore(path.join(config.dataDir, 'blobs'));
+  const staging = new UploadStaging(path.join(config.dataDir, 'tmp', 'uploads'));
+  await staging.sweep(60 * 60 * 1000);
+  const queue = new SqlJobQueue(db, { concurrency: config.jobConcurrency, leaseMs: config.jobLeaseMs, log: options.log });
+  const keyring = new Keyring(config.secretKey ?? loadOrCreateSecretKey(config.dataDir));
+
+  const users = new UsersRepository(db);
+  const datasetsRepo = new DatasetsRepository(db);
+  const mediaRepo = new MediaRepository(db);
+  const tasksRepo = new TasksRepository(db);
+
+  const access = new AccessService(datasetsRepo);
+  const auth = new AuthService(users, keyring, clock, { openSignup: config.openSignup });
+  const datasets = new DatasetsService(datasetsRepo, mediaRepo, tasksRepo, users, blobs, access, clock);
+  const ingestion = new IngestionService(datasets, datasetsRepo, mediaRepo, tasksRepo, blobs, staging, queue, access, clock, {
+    maxFileBytes: config.maxFileBytes,
+    maxRequestFiles: config.maxRequestFiles,
+  });
+  const sharing = new SharingService(datasetsRepo, users, access, clock);
+  const tasks = new TasksService(tasksRepo);
+  const processor = new MediaProcessor(
+    blobs,
+    createSharpImageDecoder({ thumbnailSize: config.thumbnailSize, maxPixels: config.maxImagePixels }),
+    createFfmpegVideoTool(),
+  );
+  const processing = new ProcessingService(datasetsRepo, mediaRepo, tasksRepo, queue, processor, clock, {
+    decodeConcurrency: config.jobConcurrency,
+  });
+
+  let jobsStarted = false;
+  return {
+    config,
+    db,
+    blobs,
+    queue,
+    services: { access, auth, datasets, ingestion, sharing, tasks, processing },
+    startJobs() {
+      if (jobsStarted) return;
+      jobsStarted = true;
+      queue.start(createJobHandlers(processing));
+    },
+    async close() {
+      if (jobsStarted) await queue.stop();
+      await db.destroy();
+    },
+  };
+}
+
+/** The embedded default's server key: generated once, readable only by its owner. */
+function loadOrCreateSecretKey(dataDir: string): string {
+  const file = path.join(dataDir, 'secret.key');
+  try {
+    return fs.readFileSync(file, 'utf8').trim();
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+  }
+  const key = crypto.randomBytes(32).toString('base64url');
+  try {
+    // 'wx': if another process (CLI and server starting together) won the race, use its key.
+    fs.writeFileSync(file, `${key}\n`, { mode: 0o600, flag: 'wx' });
+    return key;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'EEXIST') return fs.readFileSync(file, 'utf8').trim();
+    throw error;
+  }
+}

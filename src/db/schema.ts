@@ -1,0 +1,142 @@
+import type { DatasetStatus } from '../domain/dataset-status.js';
+import type { Role } from '../domain/roles.js';
+import type { TaskStatus, TaskType } from '../domain/tasks.js';
+
+/** Timestamps are ISO-8601 strings in both dialects; booleans are 0/1 integers. */
+export interface UsersTable {
+  id: string;
+  email: string;
+  name: string;
+  password_hash: string | null;
+  is_admin: number;
+  created_at: string;
+}
+
+export interface ApiKeysTable {
+  api_key: string;
+  user_id: string;
+  /** The secret, encrypted with the server key: HMAC verification needs it back. */
+  secret_enc: string;
+  created_at: string;
+  last_used_at: string | null;
+  revoked_at: string | null;
+}
+
+export interface SessionsTable {
+  /** sha256 of the session token; the token itself lives only in the browser's cookie. */
+  token_hash: string;
+  user_id: string;
+  created_at: string;
+  expires_at: string;
+}
+
+export interface DatasetsTable {
+  id: string;
+  display_name: string;
+  description: string;
+  source_type: string;
+  owned_by: string;
+  created_at: string;
+  updated_at: string;
+  status: DatasetStatus;
+  progress: number;
+  n_images: number;
+  n_videos: number;
+  n_video_frames: number;
+  n_objects: number;
+  n_failed: number;
+  fatal_error_msg: string | null;
+  source_dataset_id: string | null;
+  embedding_config: string | null;
+  is_hidden: number;
+}
+
+export interface DatasetMembersTable {
+  dataset_id: string;
+  user_id: string;
+  role: Role;
+  created_at: string;
+}
+
+export type UploadTransactionStatus = 'OPEN' | 'PROCESSED';
+
+export interface UploadTransactionsTable {
+  id: string;
+  dataset_id: string;
+  status: UploadTransactionStatus;
+  created_by: string;
+  created_at: string;
+  processed_at: string | null;
+}
+
+export type MediaType = 'image' | 'video' | 'video_frame';
+/** PENDING: stored, not yet decoded. READY: decoded and recorded. FAILED: could not be decoded (see `error`). */
+export type MediaStatus = 'PENDING' | 'READY' | 'FAILED';
+
+export interface MediaTable {
+  id: string;
+  dataset_id: string;
+  transaction_id: string | null;
+  media_type: MediaType;
+  status: MediaStatus;
+  original_media_uri: string;
+  file_name: string;
+  blob_key: string;
+  file_size: number;
+  sha256: string;
+  width: number | null;
+  height: number | null;
+  format: string | null;
+  thumb_key: string | null;
+  duration_seconds: number | null;
+  error: string | null;
+  parent_media_id: string | null;
+  frame_timestamp: number | null;
+  created_at: string;
+  processed_at: string | null;
+}
+
+export interface TasksTable {
+  id: string;
+  dataset_id: string;
+  task_type: TaskType;
+  status: TaskStatus;
+  status_message: string | null;
+  progress: number;
+  error_message: string | null;
+  created_by: string;
+  created_at: string;
+  start_time: string | null;
+  end_time: string | null;
+  /** 1 while a mutating task is active: a unique partial index makes this the dataset's operation lock. */
+  holds_lock: number;
+}
+
+export type JobStatus = 'queued' | 'running' | 'failed';
+
+export interface JobsTable {
+  id: string;
+  name: string;
+  payload: string;
+  status: JobStatus;
+  attempts: number;
+  max_attempts: number;
+  run_after: string;
+  locked_by: string | null;
+  locked_until: string | null;
+  last_error: string | null;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface Database {
+  users: UsersTable;
+  api_keys: ApiKeysTable;
+  sessions: SessionsTable;
+  datasets: DatasetsTable;
+  dataset_members: DatasetMembersTable;
+  upload_transactions: UploadTransactionsTable;
+  media: MediaTable;
+  tasks: TasksTable;
+  jobs: JobsTable;
+}

@@ -1,0 +1,100 @@
+import type { Kysely, Selectable, Updateable } from 'kysely';
+import type { TaskStatus, TaskType } from '../domain/tasks.js';
+import type { Database, TasksTable } from './schema.js';
+
+export type TaskRow = Selectable<TasksTable>;
+export type TaskPatch = Updateable<TasksTable>;
+
+export interface TaskListRow extends TaskRow {
+  dataset_name: string | null;
+  dataset_status: string | null;
+  created_by_email: string | null;
+}
+
+export interface TaskFilter {
+  userId: string;
+  datasetId?: string;
+  taskType?: TaskType;
+  taskStatus?: TaskStatus;
+  limit: number;
+  offset: number;
+}
+
+/** Raised when a mutating task is inserted while another holds the dataset's operation lock. */
+export class OperationLockedError extends Error {
+  constructor(readonly activeTask: TaskRow) {
+    super(`Dataset ${activeTask.dataset_id} is locked by task ${activeTask.id}`);
+  }
+}
+
+export class TasksRepository {
+  constructor(private readonly db: Kysely<Database>) {}
+
+  /**
+   * Inserts a task. One that holds the lock fails with OperationLockedError when another active
+   * mutating task exists for the dataset (the unique partial index decides, so it holds across processes).
+   */
+  async insert(task: TaskRow): Promise<void> {
+    try {
+      await this.db.insertInto('tasks').values(task).execute();
+    } catch (error) {
+      if (task.holds_lock === 1 && isUniqueViolation(error)) {
+        const active = await this.findLockHolder(task.dataset_id);
+        if (active) throw new OperationLockedError(active);
+      }
+      throw error;
+    }
+  }
+
+  async findLockHolder(datasetId: string): Promise<TaskRow | undefined> {
+    return this.db.selectFrom('tasks').selectAll().where('dataset_id', '=', datasetId).where('holds_lock', '=', 1).executeTakeFirst();
+  }
+
+  async findById(id: string): Promise<TaskRow | undefined> {
+    return this.db.selectFrom('tasks').selectAll().where('id', '=', id).executeTakeFirst();
+  }
+
+  async update(id: string, patch: TaskPatch): Promise<void> {
+    await this.db.updateTable('tasks').set(patch).where('id', '=', id).execute();
+  }
+
+  /** Ends every active task of a dataset (used when the dataset is deleted). */
+  async abortActive(datasetId: string, at: string): Promise<void> {
+    await this.db
+      .updateTable('tasks')
+      .set({ status: 'ABORTED', holds_lock: 0, end_time: at, status_message: 'Dataset deleted' })
+      .where('dataset_id', '=', datasetId)
+      .where('status', 'in', ['INITIALIZING', 'RUNNING'])
+      .execute();
+  }
+
+  async list(filter: TaskFilter): Promise<{ rows: TaskListRow[]; total: number }> {
+    let base = this.db
+      .selectFrom('tasks')
+      .innerJoin('dataset_members', (join) =>
+        join.onRef('dataset_members.dataset_id', '=', 'tasks.dataset_id').on('dataset_members.user_id', '=', filter.userId),
+      )
+      .leftJoin('datasets', 'datasets.id', 'tasks.dataset_id')
+      .leftJoin('users', 'users.id', 'tasks.created_by');
+    if (filter.datasetId) base = base.where('tasks.dataset_id', '=', filter.datasetId);
+    if (filter.taskType) base = base.where('tasks.task_type', '=', filter.taskType);
+    if (filter.taskStatus) base = base.where('tasks.status', '=', filter.taskStatus);
+
+    const totalRow = await base.select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
+    const rows = await base
+      .selectAll('tasks')
+      .select(['datasets.display_name as dataset_name', 'datasets.status as dataset_status', 'users.email as created_by_email'])
+      .orderBy('tasks.created_at', 'desc')
+      .orderBy('tasks.id')
+      .limit(filter.limit)
+      .offset(filter.offset)
+      .execute();
+    return { rows, total: Number(totalRow.n) };
+  }
+}
+
+function isUniqueViolation(error: unknown): boolean {
+  const code = (error as { code?: string }).code;
+  // better-sqlite3 and pg respectively.
+  return code === 'SQLITE_CONSTRAINT_UNIQUE' || code === '23505';
+}

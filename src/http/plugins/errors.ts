@@ -1,0 +1,55 @@
+import type { FastifyError, FastifyInstance } from 'fastify';
+import { AppError, RequestValidationError, type ValidationIssue } from '../../domain/errors.js';
+
+const LOCATION: Record<string, string> = { body: 'body', querystring: 'query', params: 'path', headers: 'header' };
+
+interface AjvIssue {
+  instancePath: string;
+  keyword: string;
+  params: Record<string, unknown>;
+  message?: string;
+}
+
+/** Ajv's errors in FastAPI's `{"detail":[{loc,msg,type}]}` shape, which Visual Layer clients expect. */
+function toValidationIssues(error: FastifyError): ValidationIssue[] {
+  const where = LOCATION[error.validationContext ?? 'body'] ?? 'body';
+  return (error.validation as AjvIssue[]).map((issue) => {
+    const loc: (string | number)[] = [where, ...issue.instancePath.split('/').filter(Boolean)];
+    if (issue.keyword === 'required') {
+      loc.push(String(issue.params.missingProperty));
+      return { loc, msg: 'Field required', type: 'missing' };
+    }
+    return { loc, msg: issue.message ?? 'Invalid value', type: issue.keyword };
+  });
+}
+
+/** One place that turns every failure into `{"detail": ...}`; 5xx are logged and say nothing internal. */
+export function registerErrorHandling(app: FastifyInstance): void {
+  app.setNotFoundHandler((_request, reply) => {
+    void reply.code(404).send({ detail: 'Not Found' });
+  });
+
+  app.setErrorHandler((error: FastifyError, request, reply) => {
+    if (error instanceof AppError) return reply.code(error.statusCode).send({ detail: error.detail });
+    if (error instanceof RequestValidationError) return reply.code(422).send({ detail: error.issues });
+    if (error.validation) return reply.code(422).send({ detail: toValidationIssues(error) });
+
+    switch (error.code) {
+      case 'FST_ERR_CTP_INVALID_JSON_BODY':
+      case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+        return reply.code(422).send({ detail: [{ loc: ['body'], msg: 'JSON decode error', type: 'json_invalid' }] });
+      case 'FST_INVALID_MULTIPART_CONTENT_TYPE':
+        return reply.code(422).send({ detail: [{ loc: ['body', 'files'], msg: 'Field required (expected a multipart/form-data body)', type: 'missing' }] });
+      case 'FST_REQ_FILE_TOO_LARGE':
+        return reply.code(413).send({ detail: 'File too large: it exceeds the per-file upload limit' });
+      case 'FST_FILES_LIMIT':
+      case 'FST_PARTS_LIMIT':
+        return reply.code(413).send({ detail: 'Too many files in one request; split the upload into several requests' });
+    }
+
+    const status = error.statusCode ?? 500;
+    if (status < 500) return reply.code(status).send({ detail: error.message });
+    request.log.error({ err: error, reqId: request.id }, 'request failed');
+    return reply.code(500).send({ detail: `Internal server error (request id ${request.id})` });
+  });
+}

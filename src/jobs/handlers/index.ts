@@ -1,0 +1,14 @@
+import type { ProcessingService } from '../../services/processing.service.js';
+import type { JobHandlers } from '../job-queue.js';
+import { datasetIndexHandler } from './dataset-index.handler.js';
+import { datasetIngestHandler } from './dataset-ingest.handler.js';
+import { mediaIngestHandler } from './media-ingest.handler.js';
+
+/** The one registry of job handlers; `JobHandlers` makes a missing one a compile error. */
+export function createJobHandlers(processing: ProcessingService): JobHandlers {
+  return {
+    'dataset.ingest': datasetIngestHandler(processing),
+    'media.ingest': mediaIngestHandler(processing),
+    'dataset.index': datasetIndexHandler(processing),
+  };
+}

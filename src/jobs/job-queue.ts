@@ -1,0 +1,36 @@
+/** The closed set of jobs and their payloads: `enqueue('media.ingest', …)` is type-checked. */
+export interface JobPayloads {
+  /** Queue-all: splits a dataset's pending media into `media.ingest` batches. */
+  'dataset.ingest': { datasetId: string; taskId: string };
+  /** Decodes one batch of media: dimensions, thumbnail, and later features and embeddings. */
+  'media.ingest': { datasetId: string; taskId: string; mediaIds: string[] };
+  /** Runs once no media is pending: dataset-level analysis, counts, and the end of the task. */
+  'dataset.index': { datasetId: string; taskId: string };
+}
+
+export type JobName = keyof JobPayloads;
+
+export interface JobHandler<N extends JobName> {
+  run(payload: JobPayloads[N]): Promise<void>;
+  /** Called once, after the last attempt failed: record the failure where users can see it. */
+  onFailed(payload: JobPayloads[N], error: Error): Promise<void>;
+}
+
+/** Exactly one handler per job; a missing one is a compile error. */
+export type JobHandlers = { [N in JobName]: JobHandler<N> };
+
+export interface EnqueueOptions {
+  /** Deterministic id: enqueueing a job whose id is already queued or running does nothing. */
+  jobId: string;
+  maxAttempts?: number;
+}
+
+export interface JobQueue {
+  enqueue<N extends JobName>(name: N, payload: JobPayloads[N], options: EnqueueOptions): Promise<void>;
+  /** Starts running jobs with these handlers (a process that only enqueues never calls this). */
+  start(handlers: JobHandlers): void;
+  /** Stops claiming jobs and waits (bounded) for running ones; unfinished ones are resumed later. */
+  stop(): Promise<void>;
+  /** Resolves once nothing is queued or running. */
+  drained(pollMs?: number): Promise<void>;
+}

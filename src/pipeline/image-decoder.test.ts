@@ -1,0 +1,137 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import sharp from 'sharp';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { hugeDimensionPng, makeImage, truncatedJpeg, type FixtureImageFormat } from '../../test/fixtures/media.js';
+import { createSharpImageDecoder } from './image-decoder.js';
+import { MediaDecodeError } from './media-decode-error.js';
+
+const THUMBNAIL_SIZE = 128;
+const decoder = createSharpImageDecoder({ thumbnailSize: THUMBNAIL_SIZE, maxPixels: 268_402_689 });
+
+let dir: string;
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'vizdex-image-decoder-'));
+});
+
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+async function writeTemp(name: string, content: Buffer | string): Promise<string> {
+  const filePath = join(dir, name);
+  await writeFile(filePath, content);
+  return filePath;
+}
+
+async function decodeFailure(filePath: string): Promise<MediaDecodeError> {
+  const error = await decoder.decode(filePath).then(
+    () => undefined,
+    (caught: unknown) => caught,
+  );
+  expect(error).toBeInstanceOf(MediaDecodeError);
+  return error as MediaDecodeError;
+}
+
+describe('createSharpImageDecoder().decode', () => {
+  it.each<[FixtureImageFormat, string]>([
+    ['jpeg', 'jpg'],
+    ['png', 'png'],
+    ['webp', 'webp'],
+  ])('decodes a %s with its dimensions and a bounded JPEG thumbnail', async (format, extension) => {
+    const filePath = await writeTemp(`photo.${extension}`, await makeImage({ width: 400, height: 300, format }));
+
+    const decoded = await decoder.decode(filePath);
+
+    expect(decoded).toMatchObject({ width: 400, height: 300, format, thumbnailWidth: 128, thumbnailHeight: 96 });
+    const thumbnail = await sharp(decoded.thumbnail).metadata();
+    expect(thumbnail).toMatchObject({ format: 'jpeg', width: 128, height: 96 });
+  });
+
+  it('does not enlarge images smaller than the thumbnail size', async () => {
+    const filePath = await writeTemp('small.png', await makeImage({ width: 60, height: 90, format: 'png' }));
+
+    const decoded = await decoder.decode(filePath);
+
+    expect(decoded).toMatchObject({ width: 60, height: 90, thumbnailWidth: 60, thumbnailHeight: 90 });
+  });
+
+  it('reports display dimensions for an EXIF-rotated JPEG and rotates the thumbnail', async () => {
+    // Stored 400x300 landscape; orientation 6 means "rotate 90° clockwise to display".
+    const filePath = await writeTemp('rotated.jpg', await makeImage({ width: 400, height: 300, exifOrientation: 6 }));
+
+    const decoded = await decoder.decode(filePath);
+
+    expect(decoded).toMatchObject({ width: 300, height: 400, thumbnailWidth: 96, thumbnailHeight: 128 });
+  });
+
+  it('rejects a truncated JPEG', async () => {
+    const error = await decodeFailure(await writeTemp('truncated.jpg', await truncatedJpeg()));
+    expect(error.reason).toMatch(/^truncated or corrupt image data \(.*premature end/i);
+  });
+
+  it('rejects a truncated PNG', async () => {
+    const png = await makeImage({ width: 200, height: 200, format: 'png' });
+    const error = await decodeFailure(await writeTemp('truncated.png', png.subarray(0, png.length >> 1)));
+    expect(error.reason).toMatch(/^truncated or corrupt image data \(/);
+  });
+
+  it('rejects an empty file', async () => {
+    const error = await decodeFailure(await writeTemp('empty.jpg', Buffer.alloc(0)));
+    expect(error.reason).toBe('empty file (0 bytes)');
+  });
+
+  it('rejects text named .jpg', async () => {
+    const error = await decodeFailure(await writeTemp('notes.jpg', 'this is not an image, just some text\n'));
+    expect(error.reason).toBe('not a decodable image (unsupported image format)');
+  });
+
+  it('refuses to hand SVG content to libvips even if sharp could render it', async () => {
+    const svg = '<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"><rect width="10" height="10"/></svg>';
+    const error = await decodeFailure(await writeTemp('vector.png', svg));
+    expect(error.reason).toBe('not a decodable image (unsupported image format)');
+  });
+
+  it('names the container when a video is passed as an image', async () => {
+    const mp4Head = Buffer.concat([Buffer.from([0, 0, 0, 0x18]), Buffer.from('ftypisom\0\0\0\0isommp41', 'latin1')]);
+    const error = await decodeFailure(await writeTemp('clip.jpg', mp4Head));
+    expect(error.reason).toBe('not a decodable image (content is mp4 video)');
+  });
+
+  it('refuses a decompression bomb from its header, quickly', async () => {
+    const startedAt = performance.now();
+    const error = await decodeFailure(await writeTemp('bomb.png', hugeDimensionPng()));
+    expect(error.reason).toBe('image too large: 50000x50000 pixels exceeds the limit of 268402689');
+    expect(performance.now() - startedAt).toBeLessThan(1000);
+  });
+
+  it('applies the configured pixel limit', async () => {
+    const strict = createSharpImageDecoder({ thumbnailSize: 64, maxPixels: 10_000 });
+    const filePath = await writeTemp('medium.webp', await makeImage({ width: 200, height: 100, format: 'webp' }));
+    await expect(strict.decode(filePath)).rejects.toMatchObject({
+      reason: 'image too large: 200x100 pixels exceeds the limit of 10000',
+    });
+  });
+
+  it('reports a missing file as a decode failure', async () => {
+    const error = await decodeFailure(join(dir, 'does-not-exist.jpg'));
+    expect(error.reason).toBe('file not readable (ENOENT)');
+  });
+});
+
+describe('createSharpImageDecoder().thumbnailFromBuffer', () => {
+  it('thumbnails an encoded image held in memory', async () => {
+    const png = await makeImage({ width: 640, height: 360, format: 'png' });
+
+    const result = await decoder.thumbnailFromBuffer(png);
+
+    expect(result).toMatchObject({ width: 128, height: 72 });
+    expect((await sharp(result.thumbnail).metadata()).format).toBe('jpeg');
+  });
+
+  it('rejects bytes that are not an image', async () => {
+    await expect(decoder.thumbnailFromBuffer(Buffer.from('nope'))).rejects.toBeInstanceOf(MediaDecodeError);
+  });
+});

@@ -1,0 +1,170 @@
+/**
+ * Image decoding and thumbnailing. This is the only module that imports sharp,
+ * so libvips' behaviour (and its error messages) stays contained here.
+ */
+import { open } from 'node:fs/promises';
+import sharp from 'sharp';
+import { MediaDecodeError } from './media-decode-error.js';
+import { SNIFF_BYTES, sniffContent } from './media-types.js';
+
+export interface DecodedImage {
+  /** Display size, i.e. after applying EXIF orientation. */
+  width: number;
+  height: number;
+  /** sharp's name for the container: 'jpeg', 'png', 'webp', 'gif', 'tiff', 'heif'. */
+  format: string;
+  /** JPEG bytes. */
+  thumbnail: Buffer;
+  thumbnailWidth: number;
+  thumbnailHeight: number;
+}
+
+export interface ImageDecoder {
+  /** Fully decodes the file (so truncated/corrupt files fail), returns display dimensions (EXIF orientation applied) and a JPEG thumbnail whose longer side is at most `thumbnailSize`. */
+  decode(filePath: string): Promise<DecodedImage>;
+  /** Same thumbnail from an encoded image in memory (used for video poster frames). */
+  thumbnailFromBuffer(input: Buffer): Promise<{ thumbnail: Buffer; width: number; height: number }>;
+}
+
+export interface SharpImageDecoderOptions {
+  /** Longer side of thumbnails, in pixels. */
+  thumbnailSize: number;
+  /** Images whose header claims more pixels than this are refused before any pixel memory is allocated. */
+  maxPixels: number;
+}
+
+// libvips' operation cache only pays off when the same image is processed repeatedly; here it just holds memory.
+sharp.cache(false);
+
+const THUMBNAIL_JPEG_QUALITY = 80;
+
+/**
+ * 'error' rejects truncated and undecodable data but tolerates libjpeg/libpng warnings
+ * (e.g. stray bytes before a marker), which many real-world camera files trigger
+ * and which browsers display fine.
+ */
+const FAIL_ON = 'error';
+
+export function createSharpImageDecoder(options: SharpImageDecoderOptions): ImageDecoder {
+  const { thumbnailSize, maxPixels } = options;
+
+  async function renderThumbnail(input: string | Buffer) {
+    const { data, info } = await sharp(input, { failOn: FAIL_ON, limitInputPixels: maxPixels })
+      .rotate()
+      // Resizing straight from the input lets libvips shrink-on-load (JPEG DCT scaling, WebP scaled decode),
+      // yet every scanline is still decoded, so truncation is caught here.
+      .resize({ width: thumbnailSize, height: thumbnailSize, fit: 'inside', withoutEnlargement: true })
+      .jpeg({ quality: THUMBNAIL_JPEG_QUALITY })
+      .toBuffer({ resolveWithObject: true });
+    return { thumbnail: data, width: info.width, height: info.height };
+  }
+
+  async function readHeader(input: string | Buffer) {
+    // The pixel limit is checked by hand below, so the reason can name the offending size.
+    const metadata = await sharp(input, { failOn: FAIL_ON, limitInputPixels: false }).metadata();
+    if (metadata.width * metadata.height > maxPixels) {
+      throw new MediaDecodeError(
+        `image too large: ${metadata.width}x${metadata.height} pixels exceeds the limit of ${maxPixels}`,
+      );
+    }
+    return metadata;
+  }
+
+  return {
+    async decode(filePath) {
+      assertDecodableContent(await readHead(filePath));
+      try {
+        const metadata = await readHeader(filePath);
+        const thumbnail = await renderThumbnail(filePath);
+        return {
+          width: metadata.autoOrient.width,
+          height: metadata.autoOrient.height,
+          format: metadata.format,
+          thumbnail: thumbnail.thumbnail,
+          thumbnailWidth: thumbnail.width,
+          thumbnailHeight: thumbnail.height,
+        };
+      } catch (error) {
+        throw toMediaDecodeError(error);
+      }
+    },
+
+    async thumbnailFromBuffer(input) {
+      assertDecodableContent(input.subarray(0, SNIFF_BYTES));
+      try {
+        await readHeader(input);
+        return await renderThumbnail(input);
+      } catch (error) {
+        throw toMediaDecodeError(error);
+      }
+    },
+  };
+}
+
+/**
+ * Formats sharp may open. Checked from magic bytes before libvips sees the file, so content that
+ * libvips could also load (SVG with its external references, libvips' own .v format, ...) never
+ * reaches it just because it was named .jpg.
+ */
+const DECODABLE_FORMATS = new Set(['jpeg', 'png', 'gif', 'webp', 'tiff', 'heic', 'heif', 'avif']);
+
+function assertDecodableContent(head: Buffer): void {
+  const sniffed = sniffContent(head);
+  if (sniffed.kind === 'empty') throw new MediaDecodeError('empty file (0 bytes)');
+  if (sniffed.kind === 'image' && sniffed.format !== undefined && DECODABLE_FORMATS.has(sniffed.format)) return;
+  if (sniffed.kind === 'image') throw new MediaDecodeError(`not a decodable image (${sniffed.format} is not supported)`);
+  if (sniffed.kind === 'unknown') throw new MediaDecodeError('not a decodable image (unsupported image format)');
+  throw new MediaDecodeError(`not a decodable image (content is ${sniffed.format} ${sniffed.kind})`);
+}
+
+async function readHead(filePath: string): Promise<Buffer> {
+  let file;
+  try {
+    file = await open(filePath, 'r');
+  } catch (error) {
+    throw new MediaDecodeError(`file not readable (${errorCode(error)})`, { cause: error });
+  }
+  try {
+    const stats = await file.stat();
+    if (!stats.isFile()) throw new MediaDecodeError('not a regular file');
+    const buffer = Buffer.alloc(SNIFF_BYTES);
+    const { bytesRead } = await file.read(buffer, 0, SNIFF_BYTES, 0);
+    return buffer.subarray(0, bytesRead);
+  } catch (error) {
+    if (error instanceof MediaDecodeError) throw error;
+    throw new MediaDecodeError(`file not readable (${errorCode(error)})`, { cause: error });
+  } finally {
+    await file.close();
+  }
+}
+
+/** Turns sharp's messages into short reasons. Its messages can span several (repeated) lines; the first says it. */
+function toMediaDecodeError(error: unknown): MediaDecodeError {
+  if (error instanceof MediaDecodeError) return error;
+  const message = error instanceof Error ? error.message : String(error);
+  const firstLine = (message.split('\n')[0] ?? '').trim();
+
+  let reason: string;
+  if (firstLine.startsWith('Input file contains unsupported image format')) {
+    reason = 'not a decodable image (unsupported image format)';
+  } else if (firstLine.startsWith('Input image exceeds pixel limit')) {
+    reason = 'image too large: exceeds the pixel limit';
+  } else if (firstLine.startsWith('Input file is missing')) {
+    reason = 'file not readable (ENOENT)';
+  } else if (/unsupported (codec|feature)/i.test(firstLine)) {
+    // e.g. HEVC-coded HEIC with a libheif built without an HEVC decoder.
+    reason = `unsupported image encoding (${stripCorruptHeaderPrefix(firstLine)})`;
+  } else {
+    reason = `truncated or corrupt image data (${stripCorruptHeaderPrefix(firstLine)})`;
+  }
+  return new MediaDecodeError(reason, { cause: error });
+}
+
+function stripCorruptHeaderPrefix(message: string): string {
+  return message.replace(/^Input (file|buffer) has corrupt header:\s*/, '');
+}
+
+function errorCode(error: unknown): string {
+  if (error instanceof Error && 'code' in error && typeof error.code === 'string') return error.code;
+  return error instanceof Error ? error.message : String(error);
+}

@@ -1,0 +1,228 @@
+import crypto from 'node:crypto';
+import path from 'node:path';
+import type { Readable } from 'node:stream';
+import { BadRequestError, ConflictError, NotFoundError, PayloadTooLargeError, RequestValidationError } from '../domain/errors.js';
+import type { MediaRepository, MediaRow } from '../db/media.repository.js';
+import { OperationLockedError, type TasksRepository } from '../db/tasks.repository.js';
+import type { DatasetsRepository } from '../db/datasets.repository.js';
+import type { JobQueue } from '../jobs/job-queue.js';
+import { jobIds } from '../jobs/pipeline.js';
+import { classifyFileName, sniffContent, type MediaKind } from '../pipeline/media-types.js';
+import { blobKeys, type BlobStore } from '../storage/blob-store.js';
+import { FileTooLargeError, type StagedFile, type UploadStaging } from '../storage/upload-staging.js';
+import type { AccessService } from './access.service.js';
+import type { Clock } from './clock.js';
+import type { DatasetsService } from './datasets.service.js';
+
+/** One part of a multipart upload, as the HTTP layer hands it over. */
+export interface UploadPart {
+  fieldName: string;
+  fileName: string;
+  stream: Readable;
+}
+
+export interface UploadLimits {
+  maxFileBytes: number;
+  maxRequestFiles: number;
+}
+
+/** The field the Visual Layer local-upload API reads files from (`files[]` there is a 422). */
+const FILES_FIELD = 'files';
+
+interface AcceptedFile {
+  staged: StagedFile;
+  fileName: string;
+  kind: MediaKind;
+  extension: string;
+}
+
+/** Creating a dataset from local files: new_dataset → data_files → upload → process_files. */
+export class IngestionService {
+  constructor(
+    private readonly datasetsService: DatasetsService,
+    private readonly datasets: DatasetsRepository,
+    private readonly media: MediaRepository,
+    private readonly tasks: TasksRepository,
+    private readonly blobs: BlobStore,
+    private readonly staging: UploadStaging,
+    private readonly queue: JobQueue,
+    private readonly access: AccessService,
+    private readonly clock: Clock,
+    private readonly limits: UploadLimits,
+  ) {}
+
+  async newDataset(userId: string, name: string): Promise<{ dataset_id: string }> {
+    const dataset = await this.datasetsService.create(userId, { name, sourceType: 'LOCAL' });
+    return { dataset_id: dataset.id };
+  }
+
+  async openTransaction(userId: string, datasetId: string): Promise<{ trans_id: string }> {
+    const { dataset } = await this.access.require(userId, datasetId, 'editor');
+    if (dataset.status !== 'DRAFT') {
+      throw new ConflictError(`Dataset ${dataset.id} has already been processed; use add_media to add files to it`);
+    }
+    const id = crypto.randomUUID();
+    await this.media.insertTransaction({
+      id,
+      dataset_id: dataset.id,
+      status: 'OPEN',
+      created_by: userId,
+      created_at: this.clock.now().toISOString(),
+      processed_at: null,
+    });
+    return { trans_id: id };
+  }
+
+  /**
+   * Stores one request's files in the transaction, all or nothing: every file is streamed to
+   * scratch space and checked first; one bad file rejects the request and nothing of it is kept.
+   */
+  async upload(userId: string, datasetId: string, transactionId: string, parts: AsyncIterable<UploadPart>): Promise<{ files: number }> {
+    await this.requireOpenTransaction(userId, datasetId, transactionId);
+
+    const accepted: AcceptedFile[] = [];
+    const problems: string[] = [];
+    const staged: StagedFile[] = [];
+    let fileCount = 0;
+    try {
+      for await (const part of parts) {
+        if (part.fieldName !== FILES_FIELD) {
+          part.stream.resume();
+          continue;
+        }
+        fileCount += 1;
+        if (fileCount > this.limits.maxRequestFiles) {
+          throw new PayloadTooLargeError(`Too many files in one request: the limit is ${this.limits.maxRequestFiles}; split the upload into several requests`);
+        }
+        const fileName = part.fileName || `unnamed-${fileCount}`;
+        const file = await this.stageOne(part, fileName);
+        staged.push(file);
+        const verdict = checkFile(fileName, file.head);
+        if ('problem' in verdict) problems.push(`${fileName} (${verdict.problem})`);
+        else accepted.push({ staged: file, fileName, ...verdict });
+      }
+      if (fileCount === 0) {
+        throw new RequestValidationError([{ loc: ['body', FILES_FIELD], msg: 'Field required', type: 'missing' }]);
+      }
+      if (problems.length > 0) {
+        throw new BadRequestError(`Unsupported file format; nothing from this request was stored: ${problems.join('; ')}`);
+      }
+      // The transaction may have been processed while this request streamed in.
+      await this.requireOpenTransaction(userId, datasetId, transactionId);
+      await this.commit(datasetId, transactionId, accepted);
+      return { files: accepted.length };
+    } finally {
+      // Committed files were moved into the store; this removes only what is left in scratch space.
+      await this.staging.discard(staged);
+    }
+  }
+
+  /** Starts processing: the transaction closes, the dataset goes INDEXING, and a job does the rest. */
+  async processFiles(userId: string, datasetId: string, transactionId: string): Promise<void> {
+    const transaction = await this.requireOpenTransaction(userId, datasetId, transactionId);
+    const dataset = await this.datasets.findById(datasetId);
+    if (!dataset || dataset.status !== 'DRAFT') {
+      throw new ConflictError(`Dataset ${datasetId} has already been processed; use add_media to add files to it`);
+    }
+    if ((await this.media.countTransactionMedia(transaction.id)) === 0) {
+      throw new BadRequestError(`No files were uploaded in transaction ${transaction.id}; upload files before calling process_files`);
+    }
+    const now = this.clock.now().toISOString();
+    const taskId = crypto.randomUUID();
+    try {
+      await this.tasks.insert({
+        id: taskId,
+        dataset_id: datasetId,
+        task_type: 'DATASET_CREATION',
+        status: 'INITIALIZING',
+        status_message: 'Queued',
+        progress: 0,
+        error_message: null,
+        created_by: userId,
+        created_at: now,
+        start_time: null,
+        end_time: null,
+        holds_lock: 1,
+      });
+    } catch (error) {
+      if (error instanceof OperationLockedError) {
+        throw new ConflictError(`Operation 'process_files' is blocked while ${error.activeTask.task_type} task is running`);
+      }
+      throw error;
+    }
+    await this.media.markTransactionProcessed(transaction.id, now);
+    await this.datasets.update(datasetId, { status: 'INDEXING', progress: 0, fatal_error_msg: null, updated_at: now });
+    await this.queue.enqueue('dataset.ingest', { datasetId, taskId }, { jobId: jobIds.datasetIngest(taskId) });
+  }
+
+  private async requireOpenTransaction(userId: string, datasetId: string, transactionId: string) {
+    await this.access.require(userId, datasetId, 'editor');
+    const transaction = await this.media.findTransaction(datasetId, transactionId);
+    if (!transaction) throw new NotFoundError('Transaction not found');
+    if (transaction.status !== 'OPEN') throw new ConflictError(`Transaction ${transactionId} has already been processed`);
+    return transaction;
+  }
+
+  private async stageOne(part: UploadPart, fileName: string): Promise<StagedFile> {
+    try {
+      return await this.staging.stage(part.stream, this.limits.maxFileBytes);
+    } catch (error) {
+      if (error instanceof FileTooLargeError) {
+        throw new PayloadTooLargeError(`File too large: ${fileName} exceeds the limit of ${this.limits.maxFileBytes} bytes per file`);
+      }
+      throw error;
+    }
+  }
+
+  private async commit(datasetId: string, transactionId: string, files: AcceptedFile[]): Promise<void> {
+    const now = this.clock.now().toISOString();
+    const rows: MediaRow[] = [];
+    for (const file of files) {
+      const id = crypto.randomUUID();
+      const blobKey = blobKeys.media(datasetId, id, file.extension);
+      await this.blobs.putFile(blobKey, file.staged.path);
+      rows.push({
+        id,
+        dataset_id: datasetId,
+        transaction_id: transactionId,
+        media_type: file.kind,
+        status: 'PENDING',
+        original_media_uri: file.fileName,
+        file_name: path.posix.basename(file.fileName.replaceAll('\\', '/')),
+        blob_key: blobKey,
+        file_size: file.staged.size,
+        sha256: file.staged.sha256,
+        width: null,
+        height: null,
+        format: null,
+        thumb_key: null,
+        duration_seconds: null,
+        error: null,
+        parent_media_id: null,
+        frame_timestamp: null,
+        created_at: now,
+        processed_at: null,
+      });
+    }
+    await this.media.insertMany(rows);
+  }
+}
+
+const ARCHIVE_REFUSAL = 'archives (.zip, .tar, .tar.gz) are not supported for initial dataset creation; upload individual files or use S3';
+
+/**
+ * A file is accepted when its extension is a supported media type and its content is media too
+ * (or empty: that is recorded as a decoding failure, not a format error).
+ */
+function checkFile(fileName: string, head: Buffer): { kind: MediaKind; extension: string } | { problem: string } {
+  const byName = classifyFileName(fileName);
+  if (byName.kind === 'archive') return { problem: ARCHIVE_REFUSAL };
+  if (byName.kind === 'unsupported') {
+    return { problem: byName.extension ? `unsupported file extension '${byName.extension}'` : 'no file extension' };
+  }
+  const byContent = sniffContent(head);
+  if (byContent.kind === 'archive') return { problem: ARCHIVE_REFUSAL };
+  if (byContent.kind === 'unknown') return { problem: 'content is not a supported image or video format' };
+  const kind = byContent.kind === 'empty' ? byName.kind : byContent.kind;
+  return { kind, extension: byName.extension };
+}

@@ -1,0 +1,132 @@
+import type { DatasetsRepository } from '../db/datasets.repository.js';
+import type { MediaOutcome, MediaRepository } from '../db/media.repository.js';
+import type { TasksRepository } from '../db/tasks.repository.js';
+import type { JobQueue } from '../jobs/job-queue.js';
+import { INGEST_BATCH_SIZE, jobIds } from '../jobs/pipeline.js';
+import type { MediaProcessor } from '../pipeline/media-processor.js';
+import type { Clock } from './clock.js';
+
+/** Share of the progress bar given to decoding; the dataset-level index step takes the rest. */
+const INGEST_PROGRESS_SHARE = 95;
+const PENDING_PAGE = 1000;
+
+export interface ProcessingOptions {
+  /** Media decoded at once within a batch (libvips itself is multi-threaded too). */
+  decodeConcurrency: number;
+}
+
+/**
+ * The rules of processing a dataset's media, run by jobs: split the work into batches, decode each
+ * batch, and finish the task once nothing is pending. Every step re-reads state from the database,
+ * so a step that runs twice (after a crash) does no double work.
+ */
+export class ProcessingService {
+  constructor(
+    private readonly datasets: DatasetsRepository,
+    private readonly media: MediaRepository,
+    private readonly tasks: TasksRepository,
+    private readonly queue: JobQueue,
+    private readonly processor: MediaProcessor,
+    private readonly clock: Clock,
+    private readonly options: ProcessingOptions,
+  ) {}
+
+  async startIngest(datasetId: string, taskId: string): Promise<void> {
+    if (!(await this.isTaskLive(datasetId, taskId))) return;
+    const now = this.clock.now().toISOString();
+    await this.tasks.update(taskId, { status: 'RUNNING', status_message: 'Processing media', start_time: now });
+
+    let afterId: string | null = null;
+    let queuedAny = false;
+    for (;;) {
+      const ids = await this.media.listPendingIds(datasetId, afterId, PENDING_PAGE);
+      if (ids.length === 0) break;
+      for (let i = 0; i < ids.length; i += INGEST_BATCH_SIZE) {
+        const batch = ids.slice(i, i + INGEST_BATCH_SIZE);
+        await this.queue.enqueue('media.ingest', { datasetId, taskId, mediaIds: batch }, { jobId: jobIds.mediaIngest(taskId, batch[0]!) });
+        queuedAny = true;
+      }
+      afterId = ids[ids.length - 1]!;
+    }
+    if (!queuedAny) await this.queueIndex(datasetId, taskId);
+  }
+
+  async ingestBatch(datasetId: string, taskId: string, mediaIds: string[]): Promise<void> {
+    if (!(await this.isTaskLive(datasetId, taskId))) return;
+    const pending = (await this.media.findByIds(mediaIds)).filter((m) => m.status === 'PENDING');
+    const outcomes = await mapConcurrently(pending, this.options.decodeConcurrency, (m) => this.processor.process(m));
+    await this.media.recordOutcomes(outcomes, this.clock.now().toISOString());
+
+    const counts = await this.media.counts(datasetId);
+    const total = counts.pending + counts.ready + counts.failed;
+    const progress = total === 0 ? INGEST_PROGRESS_SHARE : Math.floor((INGEST_PROGRESS_SHARE * (counts.ready + counts.failed)) / total);
+    await this.datasets.update(datasetId, {
+      progress,
+      n_images: counts.readyByType.image,
+      n_videos: counts.readyByType.video,
+      n_video_frames: counts.readyByType.video_frame,
+      n_failed: counts.failed,
+      updated_at: this.clock.now().toISOString(),
+    });
+    await this.tasks.update(taskId, { progress, status_message: `Processed ${counts.ready + counts.failed} of ${total} files` });
+    if (counts.pending === 0) await this.queueIndex(datasetId, taskId);
+  }
+
+  /** The dataset-level step. The indexing engine (k-NN, duplicates, clusters) slots in here. */
+  async index(datasetId: string, taskId: string): Promise<void> {
+    if (!(await this.isTaskLive(datasetId, taskId))) return;
+    const counts = await this.media.counts(datasetId);
+    const now = this.clock.now().toISOString();
+    await this.datasets.update(datasetId, {
+      status: 'READY',
+      progress: 100,
+      n_images: counts.readyByType.image,
+      n_videos: counts.readyByType.video,
+      n_video_frames: counts.readyByType.video_frame,
+      n_failed: counts.failed,
+      fatal_error_msg: null,
+      updated_at: now,
+    });
+    const failedNote = counts.failed > 0 ? `; ${counts.failed} could not be processed` : '';
+    await this.tasks.update(taskId, {
+      status: 'COMPLETED',
+      progress: 100,
+      status_message: `Processed ${counts.ready} files${failedNote}`,
+      end_time: now,
+      holds_lock: 0,
+    });
+  }
+
+  /** A job gave up: the dataset shows ERROR with the reason instead of hanging in INDEXING. */
+  async fail(datasetId: string, taskId: string, error: Error): Promise<void> {
+    const now = this.clock.now().toISOString();
+    const message = `Processing failed: ${error.message}`;
+    if (await this.datasets.findById(datasetId)) {
+      await this.datasets.update(datasetId, { status: 'ERROR', fatal_error_msg: message, updated_at: now });
+    }
+    await this.tasks.update(taskId, { status: 'FAILED', error_message: message, end_time: now, holds_lock: 0 });
+  }
+
+  private async queueIndex(datasetId: string, taskId: string): Promise<void> {
+    await this.queue.enqueue('dataset.index', { datasetId, taskId }, { jobId: jobIds.datasetIndex(taskId) });
+  }
+
+  /** False once the dataset is deleted or the task ended: leftover jobs then do nothing. */
+  private async isTaskLive(datasetId: string, taskId: string): Promise<boolean> {
+    const task = await this.tasks.findById(taskId);
+    return task !== undefined && (task.status === 'INITIALIZING' || task.status === 'RUNNING') && (await this.datasets.findById(datasetId)) !== undefined;
+  }
+}
+
+async function mapConcurrently<T, R>(items: T[], concurrency: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const results: R[] = new Array(items.length);
+  let next = 0;
+  const workers = Array.from({ length: Math.min(concurrency, items.length) }, async () => {
+    while (next < items.length) {
+      const index = next++;
+      results[index] = await fn(items[index]!);
+    }
+  });
+  await Promise.all(workers);
+  return results;
+}

@@ -1,0 +1,20 @@
+import type { Readable } from 'node:stream';
+
+/** Where media bytes, thumbnails and index files live: a local folder or an object store. */
+export interface BlobStore {
+  /** Moves a finished local file into the store under `key` (the file is consumed). */
+  putFile(key: string, localPath: string): Promise<void>;
+  putBuffer(key: string, data: Buffer): Promise<void>;
+  get(key: string): Promise<Readable>;
+  /** Runs `use` with a local path holding the blob's bytes (a temporary copy for remote stores). */
+  withLocalFile<T>(key: string, use: (localPath: string) => Promise<T>): Promise<T>;
+  exists(key: string): Promise<boolean>;
+  /** Removes every blob whose key starts with `prefix` (a dataset's folder on delete). */
+  deletePrefix(prefix: string): Promise<void>;
+}
+
+export const blobKeys = {
+  datasetPrefix: (datasetId: string) => `datasets/${datasetId}/`,
+  media: (datasetId: string, mediaId: string, extension: string) => `datasets/${datasetId}/media/${mediaId}${extension}`,
+  thumbnail: (datasetId: string, mediaId: string) => `datasets/${datasetId}/thumbs/${mediaId}.jpg`,
+};

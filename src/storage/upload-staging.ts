@@ -1,0 +1,74 @@
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import fsp from 'node:fs/promises';
+import path from 'node:path';
+import { Transform, type Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+
+/** An uploaded file written to local scratch space, hashed on the way. */
+export interface StagedFile {
+  path: string;
+  size: number;
+  sha256: string;
+  /** The first bytes, for content sniffing. */
+  head: Buffer;
+}
+
+export class FileTooLargeError extends Error {
+  constructor(readonly limitBytes: number) {
+    super(`File exceeds the limit of ${limitBytes} bytes`);
+  }
+}
+
+const HEAD_BYTES = 4096;
+
+/** Streams uploads to temporary files (never whole in memory) before they are accepted into the store. */
+export class UploadStaging {
+  constructor(private readonly dir: string) {}
+
+  async stage(stream: Readable, maxBytes: number): Promise<StagedFile> {
+    await fsp.mkdir(this.dir, { recursive: true });
+    const file = path.join(this.dir, `${crypto.randomUUID()}.upload`);
+    const hash = crypto.createHash('sha256');
+    const headChunks: Buffer[] = [];
+    let headLength = 0;
+    let size = 0;
+    const meter = new Transform({
+      transform(chunk: Buffer, _encoding, callback) {
+        size += chunk.length;
+        if (size > maxBytes) {
+          callback(new FileTooLargeError(maxBytes));
+          return;
+        }
+        hash.update(chunk);
+        if (headLength < HEAD_BYTES) {
+          headChunks.push(chunk.subarray(0, HEAD_BYTES - headLength));
+          headLength += Math.min(chunk.length, HEAD_BYTES - headLength);
+        }
+        callback(null, chunk);
+      },
+    });
+    try {
+      await pipeline(stream, meter, fs.createWriteStream(file));
+    } catch (error) {
+      await fsp.rm(file, { force: true });
+      throw error;
+    }
+    return { path: file, size, sha256: hash.digest('hex'), head: Buffer.concat(headChunks) };
+  }
+
+  async discard(files: Iterable<StagedFile>): Promise<void> {
+    await Promise.all([...files].map((f) => fsp.rm(f.path, { force: true })));
+  }
+
+  /** Removes scratch files left by a crash; call at start-up before anything stages. */
+  async sweep(olderThanMs: number): Promise<void> {
+    const entries = await fsp.readdir(this.dir).catch(() => [] as string[]);
+    const cutoff = Date.now() - olderThanMs;
+    for (const name of entries) {
+      const full = path.join(this.dir, name);
+      const stat = await fsp.stat(full).catch(() => null);
+      if (stat && stat.mtimeMs < cutoff) await fsp.rm(full, { force: true });
+    }
+  }
+}
