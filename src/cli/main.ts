@@ -4,6 +4,7 @@ import { createContainer } from '../app/container.js';
 import { ConfigError, loadConfig, type ConfigFlags } from '../config.js';
 import { AppError } from '../domain/errors.js';
 import { startServer } from '../http/server.js';
+import { mintSdkToken } from '../security/sdk-token.js';
 
 const program = new Command();
 program
@@ -68,9 +69,22 @@ user
     }
   });
 
+program
+  .command('token')
+  .description('print a JWT for an API key pair, as the Visual Layer SDK mints it (for curl)')
+  .requiredOption('--api-key <key>', 'the api_key')
+  .requiredOption('--api-secret <secret>', 'the api_secret')
+  .option('--ttl <seconds>', 'lifetime in seconds (at most 86400)', '600')
+  .action(async (options: { apiKey: string; apiSecret: string; ttl: string }) => {
+    const ttl = Number(options.ttl);
+    if (!Number.isInteger(ttl) || ttl < 1 || ttl > 86_400) throw new Error('--ttl must be an integer between 1 and 86400');
+    console.log(await mintSdkToken(options.apiKey, options.apiSecret, ttl));
+  });
+
 program.parseAsync().catch((error: unknown) => {
   if (error instanceof ConfigError) console.error(error.message);
   else if (error instanceof AppError) console.error(`error: ${error.detail}`);
+  else if (error instanceof Error && !process.env.VIZDEX_DEBUG) console.error(`error: ${error.message}`);
   else console.error(error);
   process.exit(1);
 });

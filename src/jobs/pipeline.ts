@@ -1,10 +1,9 @@
-/**
- * Which job follows which, in one place. ProcessingService enqueues the next step as drawn here:
- *
- *   dataset.ingest ──(one per batch of pending media)──▶ media.ingest
- *   media.ingest   ──(once, when no media is pending)───▶ dataset.index
- *   dataset.index  ──▶ task complete, dataset READY
- */
+// Which job follows which, in one place. ProcessingService enqueues the next step as drawn here:
+//
+//   dataset.ingest ──(one per batch of pending media)──▶ media.ingest
+//   media.ingest   ──(once, when no media is pending)───▶ dataset.index
+//   dataset.index  ──▶ task complete, dataset READY
+
 /** Media per `media.ingest` job: big enough to batch DB writes, small enough to spread over workers. */
 export const INGEST_BATCH_SIZE = 32;
 
