@@ -86,7 +86,7 @@ export async function createContainer(config: Config, options: ContainerOptions 
     createSharpImageDecoder({ thumbnailSize: config.thumbnailSize, maxPixels: config.maxImagePixels }),
     createFfmpegVideoTool(),
   );
-  const processing = new ProcessingService(datasetsRepo, mediaRepo, tasksRepo, queue, processor, clock, {
+  const processing = new ProcessingService(datasetsRepo, mediaRepo, tasksRepo, queue, processor, blobs, clock, {
     decodeConcurrency: config.jobConcurrency,
   });
 

@@ -3,6 +3,7 @@ import multipart from '@fastify/multipart';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import { Ajv } from 'ajv';
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { Container } from '../app/container.js';
 import { registerAuth } from './plugins/auth.js';
@@ -26,8 +27,23 @@ export async function buildApp(container: Container, options: AppOptions = {}): 
     logger: options.logger ?? false,
     // Bodies other than uploads are small JSON documents.
     bodyLimit: 1024 * 1024,
-    ajv: { customOptions: { coerceTypes: 'array', removeAdditional: false } },
   }).withTypeProvider<TypeBoxTypeProvider>();
+
+  // Query strings and paths are text, so their values are coerced to the schema's types; JSON bodies
+  // are not: a number where a string belongs is a 422, as FastAPI (pydantic) answers it.
+  const coercing = new Ajv({ coerceTypes: 'array', useDefaults: true, removeAdditional: false, allErrors: false });
+  const strict = new Ajv({ coerceTypes: false, useDefaults: true, removeAdditional: false, allErrors: false });
+  app.setValidatorCompiler(({ schema, httpPart }) => (httpPart === 'body' ? strict : coercing).compile(schema));
+
+  // FastAPI never reads the body of a route that takes none, so Visual Layer clients that send
+  // `Content-Type: application/json` on every call (process_files, DELETE, ...) with no body work
+  // there; an empty JSON body is therefore no body here, and routes that need one still answer 422.
+  const parseJson = app.getDefaultJsonParser('error', 'error');
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
+    if (body.length === 0) return done(null, undefined);
+    parseJson(request, body.toString(), done);
+  });
 
   registerErrorHandling(app);
   await app.register(cookie);

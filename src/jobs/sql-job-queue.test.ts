@@ -99,3 +99,63 @@ describe('SqlJobQueue', () => {
     release();
   });
 });
+
+describe('SqlJobQueue start-up reclaim', () => {
+  let dir: string;
+  let db: Kysely<Database>;
+  let queue: SqlJobQueue | undefined;
+
+  beforeEach(async () => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vizdex-queue-'));
+    db = openSqlite(dir);
+    await migrateToLatest(db);
+  });
+  afterEach(async () => {
+    await queue?.stop();
+    await db.destroy();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  /** A job claimed by `lockedBy` whose lease still has an hour to run. */
+  async function insertClaimedJob(id: string, lockedBy: string): Promise<void> {
+    const now = new Date();
+    await db
+      .insertInto('jobs')
+      .values({
+        id,
+        name: 'dataset.index',
+        payload: JSON.stringify({ datasetId: 'd', taskId: id }),
+        status: 'running',
+        attempts: 1,
+        max_attempts: 5,
+        run_after: now.toISOString(),
+        locked_by: lockedBy,
+        locked_until: new Date(now.getTime() + 3_600_000).toISOString(),
+        last_error: null,
+        created_at: now.toISOString(),
+        updated_at: now.toISOString(),
+      })
+      .execute();
+  }
+
+  it('resumes at once the jobs of an earlier process that had the same pid (a container restarted as pid 1)', async () => {
+    await insertClaimedJob('earlier', `${os.hostname()}:${process.pid}:earlier1:abcdef`);
+    const calls: Calls = [];
+    queue = new SqlJobQueue(db, { concurrency: 1, leaseMs: 3_600_000, pollMs: 20, stopTimeoutMs: 200 });
+    queue.start(recordingHandlers(calls).handlers);
+    // Not after the hour-long lease: right away.
+    await expect.poll(() => calls, { timeout: 5_000 }).toEqual([{ name: 'dataset.index', payload: { datasetId: 'd', taskId: 'earlier' } }]);
+    await queue.drained(10);
+  });
+
+  it('leaves alone the jobs of a live process on this host until their lease lapses', async () => {
+    await insertClaimedJob('held', `${os.hostname()}:${process.ppid}:other123:abcdef`);
+    const calls: Calls = [];
+    queue = new SqlJobQueue(db, { concurrency: 1, leaseMs: 3_600_000, pollMs: 20, stopTimeoutMs: 200 });
+    queue.start(recordingHandlers(calls).handlers);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(calls).toEqual([]);
+    const row = await db.selectFrom('jobs').selectAll().where('id', '=', 'held').executeTakeFirstOrThrow();
+    expect(row).toMatchObject({ status: 'running', locked_by: `${os.hostname()}:${process.ppid}:other123:abcdef` });
+  });
+});

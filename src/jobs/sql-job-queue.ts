@@ -15,12 +15,18 @@ export interface SqlJobQueueOptions {
 type ClaimedJob = { id: string; name: string; payload: string; attempts: number; max_attempts: number };
 
 /**
+ * Tells this process apart from an earlier one that had the same pid: a container restarted after a
+ * crash runs the server as pid 1 again, on the same hostname, and its old claims must still count as dead.
+ */
+const PROCESS_INCARNATION = Math.random().toString(36).slice(2, 10);
+
+/**
  * The embedded job queue: jobs persist in the metadata database, so a restart resumes them.
  * A claim is a lease renewed by heartbeat; a job whose lease lapses (or whose runner on this host
  * is gone) is claimed again, and handlers are idempotent, so nothing is lost or done twice.
  */
 export class SqlJobQueue implements JobQueue {
-  private readonly workerId = `${os.hostname()}:${process.pid}:${Math.random().toString(36).slice(2, 8)}`;
+  private readonly workerId = `${os.hostname()}:${process.pid}:${PROCESS_INCARNATION}:${Math.random().toString(36).slice(2, 8)}`;
   private readonly running = new Map<string, Promise<void>>();
   private handlers: JobHandlers | null = null;
   private stopped = true;
@@ -200,7 +206,12 @@ export class SqlJobQueue implements JobQueue {
       .where('status', '=', 'running')
       .where('locked_by', 'like', `${prefix}%`)
       .execute();
-    const dead = held.filter((job) => !isProcessAlive(Number(job.locked_by?.slice(prefix.length).split(':')[0])));
+    const dead = held.filter((job) => {
+      const [pid, incarnation] = (job.locked_by ?? '').slice(prefix.length).split(':');
+      // Our own pid: alive only if the claim is this process's, not an earlier one's that had the pid.
+      if (Number(pid) === process.pid) return incarnation !== PROCESS_INCARNATION;
+      return !isProcessAlive(Number(pid));
+    });
     for (const job of dead) {
       await this.db
         .updateTable('jobs')

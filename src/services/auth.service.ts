@@ -76,7 +76,12 @@ export class AuthService {
       throw new UnauthorizedError(`Invalid token: ${(error as Error).message}`);
     }
     if (payload.sub !== undefined && payload.sub !== header.kid) throw new UnauthorizedError('Invalid token: sub does not match kid');
-    const issuedAt = payload.iat ?? Math.floor(this.clock.now().getTime() / 1000);
+    const nowSeconds = Math.floor(this.clock.now().getTime() / 1000);
+    // Otherwise a short nominal lifetime starting in the future would make a long-lived token.
+    if (payload.iat !== undefined && payload.iat > nowSeconds + CLOCK_TOLERANCE_SECONDS) {
+      throw new UnauthorizedError('Invalid token: issued in the future');
+    }
+    const issuedAt = payload.iat ?? nowSeconds;
     if ((payload.exp ?? 0) - issuedAt > MAX_TOKEN_LIFETIME_SECONDS) {
       throw new UnauthorizedError('Invalid token: lifetime exceeds 24 hours');
     }

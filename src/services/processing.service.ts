@@ -4,6 +4,7 @@ import type { TasksRepository } from '../db/tasks.repository.js';
 import type { JobQueue } from '../jobs/job-queue.js';
 import { INGEST_BATCH_SIZE, jobIds } from '../jobs/pipeline.js';
 import type { MediaProcessor } from '../pipeline/media-processor.js';
+import { blobKeys, type BlobStore } from '../storage/blob-store.js';
 import type { Clock } from './clock.js';
 
 /** Share of the progress bar given to decoding; the dataset-level index step takes the rest. */
@@ -27,6 +28,7 @@ export class ProcessingService {
     private readonly tasks: TasksRepository,
     private readonly queue: JobQueue,
     private readonly processor: MediaProcessor,
+    private readonly blobs: BlobStore,
     private readonly clock: Clock,
     private readonly options: ProcessingOptions,
   ) {}
@@ -54,7 +56,19 @@ export class ProcessingService {
   async ingestBatch(datasetId: string, taskId: string, mediaIds: string[]): Promise<void> {
     if (!(await this.isTaskLive(datasetId, taskId))) return;
     const pending = (await this.media.findByIds(mediaIds)).filter((m) => m.status === 'PENDING');
-    const outcomes = await mapConcurrently(pending, this.options.decodeConcurrency, (m) => this.processor.process(m));
+    const decoded = await mapConcurrently(pending, this.options.decodeConcurrency, (m) => this.processor.process(m)).then(
+      (outcomes) => ({ outcomes }),
+      (error: unknown) => ({ error }),
+    );
+    if (!(await this.datasets.findById(datasetId))) {
+      // Deleted while this batch decoded: its thumbnails may have landed after the delete emptied the
+      // dataset's folder, so remove them here (the delete removes the row before the folder). A
+      // decoding error then no longer matters.
+      await this.blobs.deletePrefix(blobKeys.datasetPrefix(datasetId));
+      return;
+    }
+    if ('error' in decoded) throw decoded.error;
+    const { outcomes } = decoded;
     await this.media.recordOutcomes(outcomes, this.clock.now().toISOString());
 
     const counts = await this.media.counts(datasetId);
@@ -127,6 +141,9 @@ async function mapConcurrently<T, R>(items: T[], concurrency: number, fn: (item:
       results[index] = await fn(items[index]!);
     }
   });
-  await Promise.all(workers);
+  // Every worker has stopped before this returns or throws, so no work of a failed batch outlives it.
+  const settled = await Promise.allSettled(workers);
+  const failure = settled.find((result): result is PromiseRejectedResult => result.status === 'rejected');
+  if (failure) throw failure.reason;
   return results;
 }

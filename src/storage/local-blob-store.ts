@@ -56,6 +56,7 @@ export class LocalBlobStore implements BlobStore {
 
   async deletePrefix(prefix: string): Promise<void> {
     const full = this.resolve(prefix.replace(/\/+$/, ''));
-    await fsp.rm(full, { recursive: true, force: true });
+    // Retries cover a writer (a job still finishing) adding a file while the folder is removed (ENOTEMPTY).
+    await fsp.rm(full, { recursive: true, force: true, maxRetries: 5, retryDelay: 20 });
   }
 }

@@ -48,9 +48,13 @@ export class UploadStaging {
         callback(null, chunk);
       },
     });
+    const sink = fs.createWriteStream(file);
     try {
-      await pipeline(stream, meter, fs.createWriteStream(file));
+      await pipeline(stream, meter, sink);
     } catch (error) {
+      // A stream that failed at once (before the sink opened its file) still creates the file when
+      // the open completes: wait for the sink to close, or the file would outlive this rm.
+      if (!sink.closed) await new Promise<void>((resolve) => sink.once('close', () => resolve()));
       await fsp.rm(file, { force: true });
       throw error;
     }

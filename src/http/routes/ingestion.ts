@@ -1,18 +1,11 @@
 import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import type { FastifyRequest } from 'fastify';
-import type { IngestionService, UploadPart } from '../../services/ingestion.service.js';
+import type { IngestionService } from '../../services/ingestion.service.js';
 import { currentUser } from '../plugins/auth.js';
+import { fileParts } from '../plugins/upload-parts.js';
 import { DatasetIdParams, EmptyResponse } from './schemas.js';
 
 const TransactionParams = Type.Object({ datasetId: Type.String(), transId: Type.String() });
 const tags = ['ingestion'];
-
-/** The file parts of a multipart body, streamed one at a time (text fields are skipped). */
-async function* fileParts(request: FastifyRequest): AsyncIterable<UploadPart> {
-  for await (const part of request.parts()) {
-    if (part.type === 'file') yield { fieldName: part.fieldname, fileName: part.filename, stream: part.file };
-  }
-}
 
 export const ingestionRoutes: FastifyPluginAsyncTypebox<{ ingestion: IngestionService }> = async (app, { ingestion }) => {
   app.get(
