@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { truncatedJpeg, writeImageFolder } from '../fixtures/media.js';
 import { makeTempDir } from '../helpers/harness.js';
 import { ApiClient, type DatasetBody } from './api-client.js';
-import { requirePythonWithRequests, runCli, runProcess, seedClientsDir, startServerProcess, type CliResult, type ServerProcess } from './server-process.js';
+import { PYTHON, requirePythonWithRequests, runCli, runProcess, seedClientsDir, startServerProcess, type CliResult, type ServerProcess } from './server-process.js';
 
 const GOOD_IMAGES = 300;
 
@@ -53,7 +53,7 @@ describe('seed clients against the real server', () => {
   async function runSeedScript(script: string, env: Record<string, string>): Promise<CliResult> {
     requirePythonWithRequests();
     const cwd = seedClientsDir();
-    return runProcess('python3', [script], { cwd, env: { ...process.env, PYTHONUNBUFFERED: '1', ...env }, timeoutMs: 90_000 });
+    return runProcess(PYTHON, [script], { cwd, env: { ...process.env, PYTHONUNBUFFERED: '1', ...env }, timeoutMs: 90_000 });
   }
 
   it('local_upload.py creates a dataset: every good image indexed, the corrupt one reported', async () => {

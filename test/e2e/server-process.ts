@@ -186,9 +186,12 @@ export function seedClientsDir(): string {
   return found;
 }
 
+/** The Python that runs the seed clients: `VIZDEX_TEST_PYTHON` (set by .ci/run when needed), else python3. */
+export const PYTHON = process.env.VIZDEX_TEST_PYTHON || 'python3';
+
 /** Fails (never skips) when Python 3 with `requests` is missing: CI installs both. */
 export function requirePythonWithRequests(): void {
-  const probe = spawnSync('python3', ['-c', 'import requests'], { encoding: 'utf8' });
+  const probe = spawnSync(PYTHON, ['-c', 'import requests'], { encoding: 'utf8' });
   if (probe.error) {
     throw new Error(`python3 is required to run the seed client scripts but could not be started (${probe.error.message}); install Python 3 and 'pip install requests'`);
   }
