@@ -19,9 +19,30 @@ export interface Config {
   readonly thumbnailSize: number;
   readonly maxImagePixels: number;
   readonly logLevel: string;
+  readonly model: ModelConfig;
+  readonly video: VideoConfig;
 }
 
-export type ConfigFlags = Partial<Record<'host' | 'port' | 'dataDir', string | number | undefined>>;
+/** `builtin` needs no download; an ONNX image model (DINOv2, CLIP…) is read from a local file. */
+export type ModelConfig =
+  | { kind: 'builtin' }
+  | {
+      kind: 'onnx';
+      path: string;
+      inputSize: number;
+      mean: [number, number, number];
+      std: [number, number, number];
+      /** The model's raw cosine similarity that counts as "the same picture" (→ 0.96 calibrated). */
+      duplicateCosine: number;
+    };
+
+export interface VideoConfig {
+  frameIntervalSeconds: number;
+  sceneThreshold: number;
+  maxFramesPerVideo: number;
+}
+
+export type ConfigFlags = Partial<Record<'host' | 'port' | 'dataDir' | 'model', string | number | undefined>>;
 
 export class ConfigError extends Error {
   constructor(readonly problems: string[]) {
@@ -80,6 +101,44 @@ export function loadConfig(flags: ConfigFlags = {}, env: NodeJS.ProcessEnv = pro
     problems.push(`VIZDEX_LOG_LEVEL: expected one of fatal, error, warn, info, debug, trace, silent, got "${logLevel}"`);
   }
 
+  const num = (key: string, fallback: number, min: number, max: number): number => {
+    const raw = env[key];
+    if (raw === undefined || raw === '') return fallback;
+    const value = Number(raw);
+    if (!Number.isFinite(value) || value < min || value > max) {
+      problems.push(`${key}: expected a number between ${min} and ${max}, got "${raw}"`);
+      return fallback;
+    }
+    return value;
+  };
+
+  const triple = (key: string, fallback: [number, number, number]): [number, number, number] => {
+    const raw = env[key];
+    if (raw === undefined || raw === '') return fallback;
+    const values = raw.split(',').map((v) => Number(v.trim()));
+    if (values.length !== 3 || values.some((v) => !Number.isFinite(v))) {
+      problems.push(`${key}: expected three comma-separated numbers, got "${raw}"`);
+      return fallback;
+    }
+    return values as [number, number, number];
+  };
+
+  const modelSetting = str(flags.model, 'VIZDEX_MODEL', 'builtin');
+  const model: ModelConfig =
+    modelSetting === 'builtin'
+      ? { kind: 'builtin' }
+      : {
+          kind: 'onnx',
+          path: path.resolve(modelSetting),
+          inputSize: int(undefined, 'VIZDEX_MODEL_INPUT_SIZE', 224, 16, 2048),
+          mean: triple('VIZDEX_MODEL_MEAN', [0.485, 0.456, 0.406]),
+          std: triple('VIZDEX_MODEL_STD', [0.229, 0.224, 0.225]),
+          duplicateCosine: num('VIZDEX_MODEL_DUPLICATE_COSINE', 0.95, 0, 0.9999),
+        };
+  if (model.kind === 'onnx' && !model.path.endsWith('.onnx')) {
+    problems.push(`VIZDEX_MODEL: expected "builtin" or the path of a .onnx file, got "${modelSetting}"`);
+  }
+
   const config: Config = {
     host: str(flags.host, 'VIZDEX_HOST', '127.0.0.1'),
     port: int(flags.port, 'VIZDEX_PORT', 8080, 0, 65535),
@@ -94,6 +153,12 @@ export function loadConfig(flags: ConfigFlags = {}, env: NodeJS.ProcessEnv = pro
     thumbnailSize: int(undefined, 'VIZDEX_THUMBNAIL_SIZE', 320, 32, 2048),
     maxImagePixels: int(undefined, 'VIZDEX_MAX_IMAGE_PIXELS', 268_402_689, 1, Number.MAX_SAFE_INTEGER),
     logLevel,
+    model,
+    video: {
+      frameIntervalSeconds: num('VIZDEX_VIDEO_FRAME_INTERVAL', 1, 0.05, 3600),
+      sceneThreshold: num('VIZDEX_VIDEO_SCENE_THRESHOLD', 0.3, 0, 1),
+      maxFramesPerVideo: int(undefined, 'VIZDEX_VIDEO_MAX_FRAMES', 300, 1, 100_000),
+    },
   };
   if (problems.length > 0) throw new ConfigError(problems);
   return Object.freeze(config);

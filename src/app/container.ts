@@ -12,7 +12,11 @@ import { UsersRepository } from '../db/users.repository.js';
 import { createJobHandlers } from '../jobs/handlers/index.js';
 import type { JobQueue } from '../jobs/job-queue.js';
 import { SqlJobQueue } from '../jobs/sql-job-queue.js';
+import { IndexRepository } from '../db/index.repository.js';
+import { createEmbeddingModel } from '../models/create-model.js';
+import type { EmbeddingModel } from '../models/embedding-model.js';
 import { createSharpImageDecoder } from '../pipeline/image-decoder.js';
+import { KnnDatasetIndexer } from '../pipeline/index/dataset-indexer.js';
 import { MediaProcessor } from '../pipeline/media-processor.js';
 import { createFfmpegVideoTool } from '../pipeline/video-tool.js';
 import { Keyring } from '../security/keyring.js';
@@ -85,10 +89,29 @@ export async function createContainer(config: Config, options: ContainerOptions 
     blobs,
     createSharpImageDecoder({ thumbnailSize: config.thumbnailSize, maxPixels: config.maxImagePixels }),
     createFfmpegVideoTool(),
+    {
+      everySeconds: config.video.frameIntervalSeconds,
+      sceneThreshold: config.video.sceneThreshold,
+      maxFramesPerVideo: config.video.maxFramesPerVideo,
+    },
   );
-  const processing = new ProcessingService(datasetsRepo, mediaRepo, tasksRepo, queue, processor, blobs, clock, {
-    decodeConcurrency: config.jobConcurrency,
-  });
+  // Loaded on first use: commands that never embed (user create, serve --no-worker) never pay for it.
+  let model: Promise<EmbeddingModel> | null = null;
+  const loadModel = () => (model ??= createEmbeddingModel(config.model, config.jobConcurrency));
+  const indexer = new KnnDatasetIndexer(blobs, { k: 16, threads: config.jobConcurrency });
+  const processing = new ProcessingService(
+    datasetsRepo,
+    mediaRepo,
+    tasksRepo,
+    queue,
+    processor,
+    loadModel,
+    new IndexRepository(db),
+    indexer,
+    blobs,
+    clock,
+    { decodeConcurrency: config.jobConcurrency },
+  );
 
   let jobsStarted = false;
   return {
@@ -104,6 +127,7 @@ export async function createContainer(config: Config, options: ContainerOptions 
     },
     async close() {
       if (jobsStarted) await queue.stop();
+      if (model) await (await model.catch(() => null))?.close();
       await db.destroy();
     },
   };

@@ -1,21 +1,55 @@
-import type { Kysely, Selectable } from 'kysely';
+import type { Insertable, Kysely, Selectable } from 'kysely';
 import type { Database, MediaTable, MediaType, UploadTransactionsTable } from './schema.js';
 
 export type MediaRow = Selectable<MediaTable>;
+export type NewMediaRow = Insertable<MediaTable>;
 export type UploadTransactionRow = Selectable<UploadTransactionsTable>;
 
+export interface QualityFacts {
+  blur: number;
+  mean: number;
+  min: number;
+  max: number;
+  std: number;
+  contrast: number;
+}
+
+/** What processing learned about one media item. */
+export interface MediaFacts {
+  width: number;
+  height: number;
+  format: string;
+  thumbKey: string | null;
+  durationSeconds: number | null;
+  quality: QualityFacts | null;
+  issues: { type: 'blur' | 'dark' | 'bright'; confidence: number }[];
+  vector: Float32Array | null;
+}
+
 /** What decoding found out about one media item: either its facts or why it failed. */
-export type MediaOutcome =
-  | {
-      id: string;
-      ok: true;
-      width: number;
-      height: number;
-      format: string;
-      thumbKey: string;
-      durationSeconds: number | null;
-    }
-  | { id: string; ok: false; error: string };
+export type MediaOutcome = ({ id: string; ok: true } & MediaFacts) | { id: string; ok: false; error: string };
+
+/** Media that processing creates from another (a video's frames), already processed. */
+export interface DerivedMedia {
+  row: NewMediaRow;
+  facts: MediaFacts;
+}
+
+function factColumns(f: MediaFacts) {
+  return {
+    width: f.width,
+    height: f.height,
+    format: f.format,
+    thumb_key: f.thumbKey,
+    duration_seconds: f.durationSeconds,
+    blur: f.quality?.blur ?? null,
+    mean_intensity: f.quality?.mean ?? null,
+    min_intensity: f.quality?.min ?? null,
+    max_intensity: f.quality?.max ?? null,
+    std_intensity: f.quality?.std ?? null,
+    contrast: f.quality?.contrast ?? null,
+  };
+}
 
 export interface MediaCounts {
   pending: number;
@@ -58,7 +92,7 @@ export class MediaRepository {
     return Number(row.n);
   }
 
-  async insertMany(rows: MediaRow[]): Promise<void> {
+  async insertMany(rows: NewMediaRow[]): Promise<void> {
     if (rows.length === 0) return;
     await this.db.transaction().execute(async (trx) => {
       for (let i = 0; i < rows.length; i += INSERT_CHUNK) {
@@ -87,15 +121,52 @@ export class MediaRepository {
     return rows.map((r) => r.id);
   }
 
-  /** Records decoding outcomes in one transaction; only still-PENDING rows change, so a retried batch does no double work. */
-  async recordOutcomes(outcomes: MediaOutcome[], at: string): Promise<void> {
-    if (outcomes.length === 0) return;
+  /**
+   * Records a batch's outcomes — facts, vectors, quality issues, derived media — in one transaction.
+   * Only still-PENDING rows change and derived rows have deterministic ids, so a retried batch does no
+   * double work.
+   */
+  async recordOutcomes(datasetId: string, outcomes: MediaOutcome[], derived: DerivedMedia[], modelId: string, at: string): Promise<void> {
+    if (outcomes.length === 0 && derived.length === 0) return;
     await this.db.transaction().execute(async (trx) => {
+      const writeFacts = async (mediaId: string, facts: MediaFacts) => {
+        if (facts.vector) {
+          const vector = new Uint8Array(facts.vector.buffer, facts.vector.byteOffset, facts.vector.byteLength);
+          await trx
+            .insertInto('embeddings')
+            .values({ media_id: mediaId, dataset_id: datasetId, model_id: modelId, vector })
+            .onConflict((oc) => oc.column('media_id').doUpdateSet({ model_id: modelId, vector }))
+            .execute();
+        }
+        await trx.deleteFrom('media_issues').where('media_id', '=', mediaId).where('issue_type', 'in', ['blur', 'dark', 'bright']).execute();
+        if (facts.issues.length > 0) {
+          await trx
+            .insertInto('media_issues')
+            .values(facts.issues.map((i) => ({ dataset_id: datasetId, media_id: mediaId, issue_type: i.type, confidence: i.confidence, group_id: null, threshold: null })))
+            .execute();
+        }
+      };
+
       for (const o of outcomes) {
-        const patch = o.ok
-          ? { status: 'READY' as const, width: o.width, height: o.height, format: o.format, thumb_key: o.thumbKey, duration_seconds: o.durationSeconds, error: null, processed_at: at }
-          : { status: 'FAILED' as const, error: o.error, processed_at: at };
-        await trx.updateTable('media').set(patch).where('id', '=', o.id).where('status', '=', 'PENDING').execute();
+        if (!o.ok) {
+          await trx.updateTable('media').set({ status: 'FAILED', error: o.error, processed_at: at }).where('id', '=', o.id).where('status', '=', 'PENDING').execute();
+          continue;
+        }
+        const updated = await trx
+          .updateTable('media')
+          .set({ status: 'READY', error: null, processed_at: at, ...factColumns(o) })
+          .where('id', '=', o.id)
+          .where('status', '=', 'PENDING')
+          .executeTakeFirst();
+        if (Number(updated.numUpdatedRows) > 0) await writeFacts(o.id, o);
+      }
+      for (const d of derived) {
+        const inserted = await trx
+          .insertInto('media')
+          .values({ ...d.row, status: 'READY', error: null, processed_at: at, ...factColumns(d.facts) })
+          .onConflict((oc) => oc.column('id').doNothing())
+          .executeTakeFirst();
+        if (Number(inserted.numInsertedOrUpdatedRows ?? 0n) > 0) await writeFacts(d.row.id, d.facts);
       }
     });
   }

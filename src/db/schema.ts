@@ -94,6 +94,53 @@ export interface MediaTable {
   frame_timestamp: number | null;
   created_at: string;
   processed_at: string | null;
+  /** Variance of the Laplacian at a fixed working size: low means blurry. */
+  blur: number | null;
+  mean_intensity: number | null;
+  min_intensity: number | null;
+  max_intensity: number | null;
+  std_intensity: number | null;
+  contrast: number | null;
+  /** 0 = redundant (a duplicate exists), 1 = unique; set by indexing. */
+  uniqueness_score: number | null;
+  /** Calibrated similarity to the nearest other media; set by indexing. */
+  nn_similarity: number | null;
+}
+
+export interface EmbeddingsTable {
+  media_id: string;
+  dataset_id: string;
+  model_id: string;
+  /** Float32 little-endian, L2-normalised. */
+  vector: Uint8Array;
+}
+
+export type IssueType = 'duplicates' | 'outliers' | 'blur' | 'dark' | 'bright' | 'mislabels';
+
+export interface MediaIssuesTable {
+  dataset_id: string;
+  media_id: string;
+  issue_type: IssueType;
+  confidence: number;
+  /** Near-duplicate group at `threshold` (duplicates only). */
+  group_id: string | null;
+  threshold: number | null;
+}
+
+export interface ClustersTable {
+  dataset_id: string;
+  /** 0 finest … 4 coarsest. */
+  level: number;
+  cluster_id: string;
+  size: number;
+  representative_media_id: string;
+}
+
+export interface MediaClustersTable {
+  dataset_id: string;
+  level: number;
+  media_id: string;
+  cluster_id: string;
 }
 
 export interface TasksTable {
@@ -139,4 +186,8 @@ export interface Database {
   media: MediaTable;
   tasks: TasksTable;
   jobs: JobsTable;
+  embeddings: EmbeddingsTable;
+  media_issues: MediaIssuesTable;
+  clusters: ClustersTable;
+  media_clusters: MediaClustersTable;
 }

@@ -67,6 +67,60 @@ describe('createSharpImageDecoder().decode', () => {
     expect(decoded).toMatchObject({ width: 300, height: 400, thumbnailWidth: 96, thumbnailHeight: 128 });
   });
 
+  it('returns the thumbnail pixels as an RGB raster from the same decode', async () => {
+    const filePath = await writeTemp('raster.png', await makeImage({ width: 400, height: 300, format: 'png', seed: 7 }));
+
+    const { raster, thumbnail, thumbnailWidth, thumbnailHeight } = await decoder.decode(filePath);
+
+    expect(raster).toMatchObject({ width: thumbnailWidth, height: thumbnailHeight, channels: 3 });
+    expect(raster.data).toBeInstanceOf(Uint8Array);
+    expect(raster.data.length).toBe(128 * 96 * 3);
+    // The JPEG thumbnail was encoded from these pixels: decoding it gives them back up to JPEG loss.
+    const back = await sharp(thumbnail).raw().toBuffer();
+    let error = 0;
+    for (let i = 0; i < back.length; i++) error += Math.abs(back[i]! - raster.data[i]!);
+    expect(error / back.length).toBeLessThan(6);
+  });
+
+  it('rotates the raster like the thumbnail', async () => {
+    // Left half red, right half blue, stored landscape with orientation 6 (90° clockwise): top red, bottom blue.
+    const stored = await sharp({ create: { width: 200, height: 100, channels: 3, background: '#ff0000' } })
+      .composite([{ input: { create: { width: 100, height: 100, channels: 3, background: '#0000ff' } }, left: 100, top: 0 }])
+      .withMetadata({ orientation: 6 })
+      .jpeg()
+      .toBuffer();
+    const { raster } = await decoder.decode(await writeTemp('rotated-halves.jpg', stored));
+
+    expect(raster).toMatchObject({ width: 64, height: 128 });
+    const pixel = (x: number, y: number) => Array.from(raster.data.subarray((y * raster.width + x) * 3, (y * raster.width + x) * 3 + 3));
+    expect(pixel(32, 10)[0]).toBeGreaterThan(200);
+    expect(pixel(32, 10)[2]).toBeLessThan(60);
+    expect(pixel(32, 117)[2]).toBeGreaterThan(200);
+    expect(pixel(32, 117)[0]).toBeLessThan(60);
+  });
+
+  it('flattens transparency onto white and expands grey to three channels', async () => {
+    const transparent = await sharp({ create: { width: 50, height: 40, channels: 4, background: { r: 0, g: 0, b: 0, alpha: 0 } } })
+      .png()
+      .toBuffer();
+    const grey = await sharp({ create: { width: 50, height: 40, channels: 3, background: '#404040' } }).toColourspace('b-w').png().toBuffer();
+    const sixteenBit = await sharp({ create: { width: 50, height: 40, channels: 3, background: '#208040' } }).toColourspace('rgb16').png().toBuffer();
+    expect((await sharp(grey).metadata()).channels).toBe(1);
+    expect((await sharp(sixteenBit).metadata()).depth).toBe('ushort');
+
+    const fromTransparent = (await decoder.decode(await writeTemp('clear.png', transparent))).raster;
+    const fromGrey = (await decoder.decode(await writeTemp('grey.png', grey))).raster;
+    const fromSixteenBit = (await decoder.decode(await writeTemp('deep.png', sixteenBit))).raster;
+
+    for (const raster of [fromTransparent, fromGrey, fromSixteenBit]) {
+      expect(raster).toMatchObject({ width: 50, height: 40, channels: 3 });
+      expect(raster.data.length).toBe(50 * 40 * 3);
+    }
+    expect(Array.from(fromTransparent.data.subarray(0, 3))).toEqual([255, 255, 255]);
+    expect(Array.from(fromGrey.data.subarray(0, 3))).toEqual([64, 64, 64]);
+    expect(Array.from(fromSixteenBit.data.subarray(0, 3))).toEqual([32, 128, 64]);
+  });
+
   it('rejects a truncated JPEG', async () => {
     const error = await decodeFailure(await writeTemp('truncated.jpg', await truncatedJpeg()));
     expect(error.reason).toMatch(/^truncated or corrupt image data \(.*premature end/i);
@@ -129,6 +183,8 @@ describe('createSharpImageDecoder().thumbnailFromBuffer', () => {
 
     expect(result).toMatchObject({ width: 128, height: 72 });
     expect((await sharp(result.thumbnail).metadata()).format).toBe('jpeg');
+    expect(result.raster).toMatchObject({ width: 128, height: 72, channels: 3 });
+    expect(result.raster.data.length).toBe(128 * 72 * 3);
   });
 
   it('rejects bytes that are not an image', async () => {

@@ -1,46 +1,177 @@
-import type { MediaOutcome, MediaRow } from '../db/media.repository.js';
+import crypto from 'node:crypto';
+import type { MediaFacts, MediaOutcome, MediaRow, NewMediaRow } from '../db/media.repository.js';
+import { deterministicUuid } from '../domain/ids.js';
 import { blobKeys, type BlobStore } from '../storage/blob-store.js';
 import type { ImageDecoder } from './image-decoder.js';
 import { MediaDecodeError } from './media-decode-error.js';
+import { computeQuality, qualityIssues } from './quality.js';
+import type { Raster } from './raster.js';
 import type { VideoTool } from './video-tool.js';
 
+export interface FrameSampling {
+  /** A frame at least this often… */
+  everySeconds: number;
+  /** …and on every scene change scoring above this (ffmpeg's scene score, 0–1). */
+  sceneThreshold: number;
+  maxFramesPerVideo: number;
+}
+
+/** A video frame made into its own media item, decoded, awaiting its embedding. */
+export interface ProcessedFrame {
+  row: NewMediaRow;
+  facts: MediaFacts;
+  raster: Raster;
+}
+
+export interface ProcessedMedia {
+  outcome: MediaOutcome;
+  /** Pixels to embed (null for failures and for videos, whose frames carry their own). */
+  raster: Raster | null;
+  frames: ProcessedFrame[];
+}
+
+/** Frames are stored at most this large: enough for the UI and every feature. */
+const FRAME_MAX_SIZE = 1280;
+
 /**
- * Decodes one stored media item: its facts and a thumbnail. A file that cannot be decoded is an
- * outcome (recorded with its reason), never an exception; only infrastructure failures throw.
+ * Decodes one stored media item once: its facts, thumbnail, quality statistics and the raster its
+ * embedding is computed from; a video also yields its sampled frames as media of their own. A file
+ * that cannot be decoded is an outcome (recorded with its reason), never an exception; only
+ * infrastructure failures throw.
  */
 export class MediaProcessor {
   constructor(
     private readonly blobs: BlobStore,
     private readonly images: ImageDecoder,
     private readonly videos: VideoTool,
+    private readonly frames: FrameSampling,
   ) {}
 
-  async process(media: MediaRow): Promise<MediaOutcome> {
-    if (!(await this.blobs.exists(media.blob_key))) return { id: media.id, ok: false, error: 'stored file is missing' };
+  async process(media: MediaRow): Promise<ProcessedMedia> {
+    if (!(await this.blobs.exists(media.blob_key))) return failed(media.id, 'stored file is missing');
     try {
       return media.media_type === 'video' ? await this.processVideo(media) : await this.processImage(media);
     } catch (error) {
-      if (error instanceof MediaDecodeError) return { id: media.id, ok: false, error: error.reason };
+      if (error instanceof MediaDecodeError) return failed(media.id, error.reason);
       throw error;
     }
   }
 
-  private async processImage(media: MediaRow): Promise<MediaOutcome> {
+  private async processImage(media: MediaRow): Promise<ProcessedMedia> {
     const decoded = await this.blobs.withLocalFile(media.blob_key, (file) => this.images.decode(file));
     const thumbKey = blobKeys.thumbnail(media.dataset_id, media.id);
     await this.blobs.putBuffer(thumbKey, decoded.thumbnail);
-    return { id: media.id, ok: true, width: decoded.width, height: decoded.height, format: decoded.format, thumbKey, durationSeconds: null };
+    const quality = computeQuality(decoded.raster);
+    return {
+      outcome: {
+        id: media.id,
+        ok: true,
+        width: decoded.width,
+        height: decoded.height,
+        format: decoded.format,
+        thumbKey,
+        durationSeconds: null,
+        quality,
+        issues: qualityIssues(quality),
+        vector: null,
+      },
+      raster: decoded.raster,
+      frames: [],
+    };
   }
 
-  private async processVideo(media: MediaRow): Promise<MediaOutcome> {
+  private async processVideo(media: MediaRow): Promise<ProcessedMedia> {
     return this.blobs.withLocalFile(media.blob_key, async (file) => {
       const info = await this.videos.probe(file);
-      // A second in skips fade-ins; short clips use their middle.
-      const poster = await this.videos.posterFrame(file, Math.min(1, info.durationSeconds / 2));
-      const { thumbnail } = await this.images.thumbnailFromBuffer(poster);
+      const sampled = await this.videos.extractFrames(file, {
+        everySeconds: this.frames.everySeconds,
+        sceneThreshold: this.frames.sceneThreshold,
+        maxFrames: this.frames.maxFramesPerVideo,
+        maxSize: FRAME_MAX_SIZE,
+      });
+      if (sampled.length === 0) throw new MediaDecodeError('no frame could be extracted from the video');
+
+      // Frames are stored at most FRAME_MAX_SIZE on their longer side, keeping the aspect ratio.
+      const scale = Math.min(1, FRAME_MAX_SIZE / Math.max(info.width, info.height, 1));
+      const frameSize = { width: Math.max(1, Math.round(info.width * scale)), height: Math.max(1, Math.round(info.height * scale)) };
+      const frames: ProcessedFrame[] = [];
+      let videoThumbnail: Buffer | null = null;
+      for (const [index, frame] of sampled.entries()) {
+        const stored = await this.storeFrame(media, index, frame.timestampSeconds, frame.jpeg, frameSize);
+        frames.push(stored.frame);
+        videoThumbnail ??= stored.thumbnail;
+      }
+      // The video's own thumbnail is its first sampled frame's.
       const thumbKey = blobKeys.thumbnail(media.dataset_id, media.id);
-      await this.blobs.putBuffer(thumbKey, thumbnail);
-      return { id: media.id, ok: true, width: info.width, height: info.height, format: info.codec, thumbKey, durationSeconds: info.durationSeconds };
+      await this.blobs.putBuffer(thumbKey, videoThumbnail!);
+      return {
+        outcome: {
+          id: media.id,
+          ok: true,
+          width: info.width,
+          height: info.height,
+          format: info.codec,
+          thumbKey,
+          durationSeconds: info.durationSeconds,
+          quality: null,
+          issues: [],
+          vector: null,
+        },
+        raster: null,
+        frames,
+      };
     });
   }
+
+  private async storeFrame(
+    video: MediaRow,
+    index: number,
+    timestamp: number,
+    jpeg: Buffer,
+    size: { width: number; height: number },
+  ): Promise<{ frame: ProcessedFrame; thumbnail: Buffer }> {
+    // Deterministic: a retried video writes the same frames under the same ids, never twice.
+    const id = deterministicUuid(`${video.id}:frame:${index}`);
+    const frameFile = `frame_${timestamp.toFixed(3).padStart(10, '0')}.jpg`;
+    const blobKey = blobKeys.media(video.dataset_id, id, '.jpg');
+    const thumbKey = blobKeys.thumbnail(video.dataset_id, id);
+    const decoded = await this.images.thumbnailFromBuffer(jpeg);
+    await this.blobs.putBuffer(blobKey, jpeg);
+    await this.blobs.putBuffer(thumbKey, decoded.thumbnail);
+    const quality = computeQuality(decoded.raster);
+    const videoPath = video.original_media_uri;
+    const frame: ProcessedFrame = {
+      row: {
+        id,
+        dataset_id: video.dataset_id,
+        transaction_id: video.transaction_id,
+        media_type: 'video_frame',
+        status: 'READY',
+        original_media_uri: `${videoPath}/${frameFile}`,
+        file_name: frameFile,
+        blob_key: blobKey,
+        file_size: jpeg.length,
+        sha256: crypto.createHash('sha256').update(jpeg).digest('hex'),
+        parent_media_id: video.id,
+        frame_timestamp: timestamp,
+        created_at: video.created_at,
+      },
+      facts: {
+        width: size.width,
+        height: size.height,
+        format: 'jpeg',
+        thumbKey,
+        durationSeconds: null,
+        quality,
+        issues: qualityIssues(quality),
+        vector: null,
+      },
+      raster: decoded.raster,
+    };
+    return { frame, thumbnail: decoded.thumbnail };
+  }
+}
+
+function failed(id: string, error: string): ProcessedMedia {
+  return { outcome: { id, ok: false, error }, raster: null, frames: [] };
 }

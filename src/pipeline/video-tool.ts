@@ -1,5 +1,5 @@
 /**
- * Video probing and poster-frame extraction. This is the only module that runs
+ * Video probing, poster frames and frame sampling. This is the only module that runs
  * ffmpeg/ffprobe; everything goes through `runTool` (spawn, no shell, with a timeout).
  */
 import { spawn } from 'node:child_process';
@@ -7,6 +7,7 @@ import { accessSync, constants as fsConstants } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { delimiter, join, resolve } from 'node:path';
+import { StringDecoder } from 'node:string_decoder';
 import { MediaDecodeError } from './media-decode-error.js';
 import { SNIFF_BYTES, sniffContent } from './media-types.js';
 
@@ -27,6 +28,36 @@ export interface VideoTool {
   probe(filePath: string): Promise<VideoInfo>;
   /** One frame at (or just after) `atSeconds`, encoded as PNG, with rotation applied. */
   posterFrame(filePath: string, atSeconds: number): Promise<Buffer>;
+  /**
+   * Frames sampled in one decoding pass: the first frame, then a frame whenever `everySeconds` have
+   * passed since the last one taken, and any frame that starts a new scene. In presentation order,
+   * rotation applied, square pixels, at most `maxSize` on the longer side (never enlarged), as JPEG.
+   * Throws MediaDecodeError like `probe`, and when no frame at all can be decoded.
+   */
+  extractFrames(filePath: string, options: FrameSamplingOptions): Promise<ExtractedFrame[]>;
+}
+
+export interface FrameSamplingOptions {
+  /** Longest gap between two frames taken, in seconds, e.g. 1. */
+  everySeconds: number;
+  /**
+   * ffmpeg's scene-change score (0 = same picture, 1 = completely different; a hard cut is
+   * typically 0.3 or more) above which a frame is taken regardless of the gap, e.g. 0.3. 1 disables.
+   */
+  sceneThreshold: number;
+  /** Stop after this many frames (the rest of the video is not decoded). */
+  maxFrames: number;
+  /** Longer side of the frames returned, in pixels. */
+  maxSize: number;
+}
+
+export interface ExtractedFrame {
+  /**
+   * Presentation time in seconds from the start of the video, to the microsecond, on the same
+   * timeline as `posterFrame`'s `atSeconds` (the container's start time is subtracted, as ffmpeg does).
+   */
+  timestampSeconds: number;
+  jpeg: Buffer;
 }
 
 export interface FfmpegBinaries {
@@ -40,6 +71,10 @@ export interface FfmpegVideoToolOptions {
 }
 
 const DEFAULT_TIMEOUT_MS = 60_000;
+/** JPEG quantiser for sampled frames: 2 (best) … 31 (worst); 3 is visually lossless for thumbnails. */
+const FRAME_JPEG_QUALITY = 3;
+/** Slack on the periodic gap so float rounding of timestamps (e.g. 1/90000 time bases) never skips a frame. */
+const GAP_EPSILON_SECONDS = 1e-4;
 /** Generous for one RGB PNG frame of 8K video; anything larger means something is wrong. */
 const MAX_STDOUT_BYTES = 256 * 1024 * 1024;
 const STDERR_TAIL_BYTES = 4096;
@@ -132,7 +167,150 @@ export function createFfmpegVideoTool(
       }
       return result.stdout;
     },
+
+    async extractFrames(filePath, options) {
+      checkFrameSamplingOptions(options);
+      const input = await describeInput(filePath);
+      // showinfo reports each selected frame's pts (n = its index among the selected frames); with
+      // settb=AVTB in front of it that pts is an integer count of microseconds.
+      const ptsByIndex = new Map<number, number>();
+      let lastError: string | undefined;
+      const onStderrLine = (line: string): void => {
+        const info = SHOWINFO_LINE.exec(line);
+        if (info !== null) {
+          ptsByIndex.set(Number(info[1]), info[2] === 'NOPTS' ? Number.NaN : Number(info[2]));
+          return;
+        }
+        const error = ERROR_LINE.exec(line);
+        if (error !== null) lastError = error[1]!.replace(`${input.url}: `, '');
+      };
+
+      const result = await runTool(binaries.ffmpeg, [
+        '-hide_banner', '-nostats', '-nostdin',
+        // Info level for showinfo; the level tag tells its lines and errors apart from the rest.
+        '-loglevel', 'level+info',
+        ...input.args,
+        '-map', '0:v:0',
+        '-an', '-sn', '-dn',
+        '-vf', frameSamplingFilter(options),
+        // Every frame select lets through is encoded exactly once (vfr could drop a frame whose
+        // timestamp repeats), so the n-th JPEG is the n-th showinfo line.
+        '-vsync', 'passthrough',
+        '-frames:v', String(options.maxFrames),
+        '-f', 'image2pipe',
+        '-c:v', 'mjpeg',
+        '-q:v', String(FRAME_JPEG_QUALITY),
+        'pipe:1',
+      ], timeoutMs, { onStderrLine });
+
+      if (result.exitCode !== 0) {
+        const detail = result.timedOut || result.stdoutOverflow || lastError === undefined
+          ? failureDetail({ ...result, stderrTail: '' }, input.url)
+          : lastError;
+        throw new MediaDecodeError(`could not extract frames (${detail})`);
+      }
+      const jpegs = splitJpegStream(result.stdout);
+      if (jpegs === undefined) throw new MediaDecodeError('could not extract frames (ffmpeg wrote a malformed JPEG stream)');
+      if (jpegs.length === 0) {
+        throw new MediaDecodeError(`no frames decodable${lastError === undefined ? '' : ` (${lastError})`}`);
+      }
+
+      const frames: ExtractedFrame[] = [];
+      let previous = 0;
+      for (const [index, jpeg] of jpegs.entries()) {
+        const pts = ptsByIndex.get(index);
+        if (pts === undefined) throw new Error(`ffmpeg reported no timestamp for sampled frame ${index}`);
+        // A frame without a timestamp inherits its predecessor's; a slightly negative first pts
+        // (an edit list starting before zero) reads as 0.
+        const seconds = Number.isFinite(pts) ? Math.max(0, pts / 1_000_000) : previous;
+        frames.push({ timestampSeconds: seconds, jpeg });
+        previous = seconds;
+      }
+      return frames;
+    },
   };
+}
+
+const SHOWINFO_LINE = /^\[Parsed_showinfo_\d+ @ [^\]]+\] \[info\] n:\s*(\d+) pts:\s*(-?\d+|NOPTS) /;
+const ERROR_LINE = /\[(?:error|fatal|panic)\] (.+)$/;
+
+function checkFrameSamplingOptions(options: FrameSamplingOptions): void {
+  const { everySeconds, sceneThreshold, maxFrames, maxSize } = options;
+  if (!(Number.isFinite(everySeconds) && everySeconds > 0)) {
+    throw new RangeError(`everySeconds must be a positive number, got ${everySeconds}`);
+  }
+  if (!(sceneThreshold > 0 && sceneThreshold <= 1)) {
+    throw new RangeError(`sceneThreshold must be in (0, 1], got ${sceneThreshold}`);
+  }
+  if (!Number.isInteger(maxFrames) || maxFrames < 1) throw new RangeError(`maxFrames must be a positive integer, got ${maxFrames}`);
+  if (!Number.isInteger(maxSize) || maxSize < 1) throw new RangeError(`maxSize must be a positive integer, got ${maxSize}`);
+}
+
+/**
+ * scale → select → settb → showinfo. Scaling first makes the scene detector (which wants RGB) work on
+ * small frames: swscale resizes and converts in one pass, cheaper than converting full-size frames;
+ * 'area' averaging is both the right filter for shrinking and faster than the default bicubic.
+ * The scale keeps the display aspect ratio (sample aspect ratio applied, square pixels out) and never
+ * enlarges. select takes a frame when nothing was taken yet, when `everySeconds` have passed since the
+ * last frame taken (prev_selected_t), or when the scene score against the previous frame exceeds the threshold.
+ */
+function frameSamplingFilter(options: FrameSamplingOptions): string {
+  const size = options.maxSize;
+  const fit = `min(1,${size}/max(iw*sar,ih))`;
+  const gap = Math.max(options.everySeconds - GAP_EPSILON_SECONDS, 0).toFixed(6);
+  const scene = options.sceneThreshold.toFixed(6);
+  return [
+    `scale=w='max(1,round(iw*sar*${fit}))':h='max(1,round(ih*${fit}))':flags=area`,
+    'setsar=1',
+    `select='isnan(prev_selected_t)+gte(t-prev_selected_t,${gap})+gt(scene,${scene})'`,
+    'settb=AVTB',
+    'showinfo',
+  ].join(',');
+}
+
+/**
+ * Splits ffmpeg's MJPEG output into its JPEG images: walks the marker segments of each (whose payloads
+ * may contain any byte) up to start-of-scan, then the entropy-coded data (where 0xFF is always followed
+ * by 0x00 or a restart marker) up to end-of-image. Undefined if the stream is not a sequence of JPEGs.
+ */
+function splitJpegStream(stream: Buffer): Buffer[] | undefined {
+  const images: Buffer[] = [];
+  let start = 0;
+  while (start < stream.length) {
+    if (stream[start] !== 0xff || stream[start + 1] !== 0xd8) return undefined;
+    let position = start + 2;
+    let end: number | undefined;
+    while (end === undefined) {
+      if (position + 2 > stream.length || stream[position] !== 0xff) return undefined;
+      const marker = stream[position + 1]!;
+      if (marker === 0xff) {
+        position += 1; // fill byte
+        continue;
+      }
+      if (marker === 0xd9) {
+        end = position + 2;
+        break;
+      }
+      if (position + 4 > stream.length) return undefined;
+      const segmentEnd = position + 2 + stream.readUInt16BE(position + 2);
+      if (marker !== 0xda) {
+        position = segmentEnd;
+        continue;
+      }
+      // Start of scan: skip to the next marker that is neither a stuffed 0xFF00 nor a restart marker.
+      position = segmentEnd;
+      for (;;) {
+        position = stream.indexOf(0xff, position);
+        if (position === -1 || position + 1 >= stream.length) return undefined;
+        const next = stream[position + 1]!;
+        if (next === 0x00 || (next >= 0xd0 && next <= 0xd7)) position += 2;
+        else break;
+      }
+    }
+    images.push(stream.subarray(start, end));
+    start = end;
+  }
+  return images;
 }
 
 interface ToolInput {
@@ -231,7 +409,23 @@ interface ToolResult {
   stdoutOverflow: boolean;
 }
 
-function runTool(binary: string, args: string[], timeoutMs: number): Promise<ToolResult> {
+interface RunToolOptions {
+  /** Called with every complete line of stderr (without the newline), as it arrives. */
+  onStderrLine?: (line: string) => void;
+}
+
+function runTool(binary: string, args: string[], timeoutMs: number, options: RunToolOptions = {}): Promise<ToolResult> {
+  const { onStderrLine } = options;
+  const decoder = new StringDecoder('utf8');
+  let partialLine = '';
+  const emitLines = (text: string, final: boolean): void => {
+    if (onStderrLine === undefined) return;
+    const lines = (partialLine + text).split('\n');
+    // A line that never ends is not ffmpeg talking; keep memory bounded.
+    partialLine = final ? '' : lines.pop()!.slice(-STDERR_TAIL_BYTES);
+    for (const line of lines) if (line !== '') onStderrLine(line.replace(/\r$/, ''));
+  };
+
   return new Promise((resolvePromise, reject) => {
     const child = spawn(binary, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     const stdoutChunks: Buffer[] = [];
@@ -255,6 +449,7 @@ function runTool(binary: string, args: string[], timeoutMs: number): Promise<Too
       stdoutChunks.push(chunk);
     });
     child.stderr.on('data', (chunk: Buffer) => {
+      emitLines(decoder.write(chunk), false);
       const combined = Buffer.concat([stderrTail, chunk]);
       stderrTail = combined.subarray(Math.max(0, combined.length - STDERR_TAIL_BYTES));
     });
@@ -266,6 +461,7 @@ function runTool(binary: string, args: string[], timeoutMs: number): Promise<Too
     });
     child.on('close', (exitCode) => {
       clearTimeout(timer);
+      emitLines(decoder.end(), true);
       resolvePromise({
         exitCode: timedOut || stdoutOverflow ? null : exitCode,
         stdout: Buffer.concat(stdoutChunks),

@@ -2,7 +2,7 @@ import crypto from 'node:crypto';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { BadRequestError, ConflictError, NotFoundError, PayloadTooLargeError, RequestValidationError } from '../domain/errors.js';
-import type { MediaRepository, MediaRow } from '../db/media.repository.js';
+import type { MediaRepository, NewMediaRow } from '../db/media.repository.js';
 import { OperationLockedError, type TasksRepository } from '../db/tasks.repository.js';
 import type { DatasetsRepository } from '../db/datasets.repository.js';
 import type { JobQueue } from '../jobs/job-queue.js';
@@ -176,7 +176,7 @@ export class IngestionService {
 
   private async commit(datasetId: string, transactionId: string, files: AcceptedFile[]): Promise<void> {
     const now = this.clock.now().toISOString();
-    const rows: MediaRow[] = [];
+    const rows: NewMediaRow[] = [];
     for (const file of files) {
       const id = crypto.randomUUID();
       const blobKey = blobKeys.media(datasetId, id, file.extension);

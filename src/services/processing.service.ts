@@ -1,15 +1,26 @@
 import type { DatasetsRepository } from '../db/datasets.repository.js';
-import type { MediaOutcome, MediaRepository } from '../db/media.repository.js';
+import type { IndexRepository } from '../db/index.repository.js';
+import type { DerivedMedia, MediaRepository } from '../db/media.repository.js';
 import type { TasksRepository } from '../db/tasks.repository.js';
 import type { JobQueue } from '../jobs/job-queue.js';
 import { INGEST_BATCH_SIZE, jobIds } from '../jobs/pipeline.js';
-import type { MediaProcessor } from '../pipeline/media-processor.js';
+import type { EmbeddingModel } from '../models/embedding-model.js';
+import type { DatasetIndexer } from '../pipeline/index/dataset-indexer.js';
+import type { MediaProcessor, ProcessedMedia } from '../pipeline/media-processor.js';
+import type { Raster } from '../pipeline/raster.js';
 import { blobKeys, type BlobStore } from '../storage/blob-store.js';
 import type { Clock } from './clock.js';
 
-/** Share of the progress bar given to decoding; the dataset-level index step takes the rest. */
-const INGEST_PROGRESS_SHARE = 95;
+/** Share of the progress bar given to decoding and embedding; the dataset-level index step takes the rest. */
+const INGEST_PROGRESS_SHARE = 90;
 const PENDING_PAGE = 1000;
+
+/** What a dataset was indexed with, so later media use the same model (`embedding_config`). */
+export interface EmbeddingConfig {
+  model_id: string;
+  dimensions: number;
+  duplicate_cosine: number;
+}
 
 export interface ProcessingOptions {
   /** Media decoded at once within a batch (libvips itself is multi-threaded too). */
@@ -28,6 +39,9 @@ export class ProcessingService {
     private readonly tasks: TasksRepository,
     private readonly queue: JobQueue,
     private readonly processor: MediaProcessor,
+    private readonly model: () => Promise<EmbeddingModel>,
+    private readonly index: IndexRepository,
+    private readonly indexer: DatasetIndexer,
     private readonly blobs: BlobStore,
     private readonly clock: Clock,
     private readonly options: ProcessingOptions,
@@ -68,8 +82,15 @@ export class ProcessingService {
       return;
     }
     if ('error' in decoded) throw decoded.error;
-    const { outcomes } = decoded;
-    await this.media.recordOutcomes(outcomes, this.clock.now().toISOString());
+    const model = await this.model();
+    const derived = await this.embed(model, decoded.outcomes);
+    await this.media.recordOutcomes(
+      datasetId,
+      decoded.outcomes.map((p) => p.outcome),
+      derived,
+      model.id,
+      this.clock.now().toISOString(),
+    );
 
     const counts = await this.media.counts(datasetId);
     const total = counts.pending + counts.ready + counts.failed;
@@ -86,11 +107,21 @@ export class ProcessingService {
     if (counts.pending === 0) await this.queueIndex(datasetId, taskId);
   }
 
-  /** The dataset-level step. The indexing engine (k-NN, duplicates, clusters) slots in here. */
-  async index(datasetId: string, taskId: string): Promise<void> {
+  /** The dataset-level step: k-NN graph, duplicate groups, clusters, outliers, uniqueness; then READY. */
+  async indexDataset(datasetId: string, taskId: string): Promise<void> {
     if (!(await this.isTaskLive(datasetId, taskId))) return;
+    await this.tasks.update(taskId, { status_message: 'Indexing: duplicates, clusters, outliers' });
+    const model = await this.model();
+    const vectors = await this.index.loadVectors(datasetId);
+    if (vectors.modelIds.size > 1) {
+      throw new Error(`Dataset ${datasetId} holds vectors of several models (${[...vectors.modelIds].join(', ')}); reindex it with one model`);
+    }
+    const analysis = await this.indexer.analyze(datasetId, vectors, model.duplicateCosine);
+    await this.index.saveAnalysis(datasetId, analysis);
+
     const counts = await this.media.counts(datasetId);
     const now = this.clock.now().toISOString();
+    const embeddingConfig: EmbeddingConfig = { model_id: model.id, dimensions: model.dimensions, duplicate_cosine: model.duplicateCosine };
     await this.datasets.update(datasetId, {
       status: 'READY',
       progress: 100,
@@ -99,6 +130,7 @@ export class ProcessingService {
       n_video_frames: counts.readyByType.video_frame,
       n_failed: counts.failed,
       fatal_error_msg: null,
+      embedding_config: JSON.stringify(embeddingConfig),
       updated_at: now,
     });
     const failedNote = counts.failed > 0 ? `; ${counts.failed} could not be processed` : '';
@@ -119,6 +151,25 @@ export class ProcessingService {
       await this.datasets.update(datasetId, { status: 'ERROR', fatal_error_msg: message, updated_at: now });
     }
     await this.tasks.update(taskId, { status: 'FAILED', error_message: message, end_time: now, holds_lock: 0 });
+  }
+
+  /** Embeds every raster of the batch in one call (frames included) and fills the vectors in. */
+  private async embed(model: EmbeddingModel, processed: ProcessedMedia[]): Promise<DerivedMedia[]> {
+    const targets: { raster: Raster; setVector: (v: Float32Array) => void }[] = [];
+    const derived: DerivedMedia[] = [];
+    for (const item of processed) {
+      const { outcome } = item;
+      if (item.raster && outcome.ok) targets.push({ raster: item.raster, setVector: (v) => (outcome.vector = v) });
+      for (const frame of item.frames) {
+        targets.push({ raster: frame.raster, setVector: (v) => (frame.facts.vector = v) });
+        derived.push({ row: frame.row, facts: frame.facts });
+      }
+    }
+    if (targets.length > 0) {
+      const vectors = await model.embed(targets.map((t) => t.raster));
+      targets.forEach((t, i) => t.setVector(vectors[i]!));
+    }
+    return derived;
   }
 
   private async queueIndex(datasetId: string, taskId: string): Promise<void> {

@@ -17,4 +17,6 @@ export const blobKeys = {
   datasetPrefix: (datasetId: string) => `datasets/${datasetId}/`,
   media: (datasetId: string, mediaId: string, extension: string) => `datasets/${datasetId}/media/${mediaId}${extension}`,
   thumbnail: (datasetId: string, mediaId: string) => `datasets/${datasetId}/thumbs/${mediaId}.jpg`,
+  vectorIndex: (datasetId: string) => `datasets/${datasetId}/index/vectors.index`,
+  vectorIndexKeys: (datasetId: string) => `datasets/${datasetId}/index/media-ids.json`,
 };

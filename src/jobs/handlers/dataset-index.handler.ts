@@ -3,7 +3,7 @@ import type { JobHandler } from '../job-queue.js';
 
 export function datasetIndexHandler(processing: ProcessingService): JobHandler<'dataset.index'> {
   return {
-    run: ({ datasetId, taskId }) => processing.index(datasetId, taskId),
+    run: ({ datasetId, taskId }) => processing.indexDataset(datasetId, taskId),
     onFailed: ({ datasetId, taskId }, error) => processing.fail(datasetId, taskId, error),
   };
 }

@@ -1,0 +1,144 @@
+import type { Kysely } from 'kysely';
+import type { Database, IssueType } from './schema.js';
+
+/** Every indexed vector of a dataset, in media-id order, in one compact matrix. */
+export interface DatasetVectors {
+  mediaIds: string[];
+  sha256: string[];
+  modelIds: Set<string>;
+  dimensions: number;
+  /** mediaIds.length × dimensions, row-major. */
+  vectors: Float32Array;
+}
+
+export interface IssueRow {
+  mediaId: string;
+  issueType: IssueType;
+  confidence: number;
+  groupId?: string;
+  threshold?: number;
+}
+
+export interface ClusterRow {
+  level: number;
+  clusterId: string;
+  size: number;
+  representativeMediaId: string;
+}
+
+export interface DatasetAnalysisRows {
+  perMedia: { mediaId: string; uniqueness: number; nnSimilarity: number }[];
+  /** Duplicates and outliers; replaces what the previous index run wrote. */
+  issues: IssueRow[];
+  clusters: ClusterRow[];
+  memberships: { level: number; mediaId: string; clusterId: string }[];
+}
+
+const PAGE = 5000;
+const INSERT_CHUNK = 500;
+/** Issue types the dataset-level index computes (quality issues are per media, written at ingest). */
+const DATASET_LEVEL_ISSUES: IssueType[] = ['duplicates', 'outliers'];
+
+/** The dataset-level index: vectors in, groupings out. */
+export class IndexRepository {
+  constructor(private readonly db: Kysely<Database>) {}
+
+  async countVectors(datasetId: string): Promise<number> {
+    const row = await this.db
+      .selectFrom('embeddings')
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .where('dataset_id', '=', datasetId)
+      .executeTakeFirstOrThrow();
+    return Number(row.n);
+  }
+
+  /** Reads the vectors a page at a time straight into one preallocated matrix. */
+  async loadVectors(datasetId: string): Promise<DatasetVectors> {
+    const total = await this.countVectors(datasetId);
+    const mediaIds: string[] = [];
+    const sha256: string[] = [];
+    const modelIds = new Set<string>();
+    let vectors = new Float32Array(0);
+    let dimensions = 0;
+    let afterId: string | null = null;
+    for (;;) {
+      let query = this.db
+        .selectFrom('embeddings')
+        .innerJoin('media', 'media.id', 'embeddings.media_id')
+        .select(['embeddings.media_id', 'embeddings.model_id', 'embeddings.vector', 'media.sha256'])
+        .where('embeddings.dataset_id', '=', datasetId)
+        .where('media.status', '=', 'READY');
+      if (afterId !== null) query = query.where('embeddings.media_id', '>', afterId);
+      const rows = await query.orderBy('embeddings.media_id').limit(PAGE).execute();
+      if (rows.length === 0) break;
+      for (const row of rows) {
+        const vector = new Float32Array(row.vector.buffer.slice(row.vector.byteOffset, row.vector.byteOffset + row.vector.byteLength));
+        if (dimensions === 0) {
+          dimensions = vector.length;
+          vectors = new Float32Array(total * dimensions);
+        }
+        if (vector.length !== dimensions || mediaIds.length >= total) continue;
+        vectors.set(vector, mediaIds.length * dimensions);
+        mediaIds.push(row.media_id);
+        sha256.push(row.sha256);
+        modelIds.add(row.model_id);
+      }
+      afterId = rows[rows.length - 1]!.media_id;
+    }
+    return { mediaIds, sha256, modelIds, dimensions, vectors: vectors.subarray(0, mediaIds.length * dimensions) };
+  }
+
+  /** Replaces the dataset's previous analysis in one transaction, so readers never see half of one. */
+  async saveAnalysis(datasetId: string, analysis: DatasetAnalysisRows): Promise<void> {
+    await this.db.transaction().execute(async (trx) => {
+      await trx.deleteFrom('media_issues').where('dataset_id', '=', datasetId).where('issue_type', 'in', DATASET_LEVEL_ISSUES).execute();
+      await trx.deleteFrom('media_clusters').where('dataset_id', '=', datasetId).execute();
+      await trx.deleteFrom('clusters').where('dataset_id', '=', datasetId).execute();
+
+      for (const row of analysis.perMedia) {
+        await trx
+          .updateTable('media')
+          .set({ uniqueness_score: row.uniqueness, nn_similarity: row.nnSimilarity })
+          .where('id', '=', row.mediaId)
+          .execute();
+      }
+      for (let i = 0; i < analysis.issues.length; i += INSERT_CHUNK) {
+        await trx
+          .insertInto('media_issues')
+          .values(
+            analysis.issues.slice(i, i + INSERT_CHUNK).map((issue) => ({
+              dataset_id: datasetId,
+              media_id: issue.mediaId,
+              issue_type: issue.issueType,
+              confidence: issue.confidence,
+              group_id: issue.groupId ?? null,
+              threshold: issue.threshold ?? null,
+            })),
+          )
+          .execute();
+      }
+      for (let i = 0; i < analysis.clusters.length; i += INSERT_CHUNK) {
+        await trx
+          .insertInto('clusters')
+          .values(
+            analysis.clusters.slice(i, i + INSERT_CHUNK).map((c) => ({
+              dataset_id: datasetId,
+              level: c.level,
+              cluster_id: c.clusterId,
+              size: c.size,
+              representative_media_id: c.representativeMediaId,
+            })),
+          )
+          .execute();
+      }
+      for (let i = 0; i < analysis.memberships.length; i += INSERT_CHUNK) {
+        await trx
+          .insertInto('media_clusters')
+          .values(
+            analysis.memberships.slice(i, i + INSERT_CHUNK).map((m) => ({ dataset_id: datasetId, level: m.level, media_id: m.mediaId, cluster_id: m.clusterId })),
+          )
+          .execute();
+      }
+    });
+  }
+}

@@ -1,0 +1,110 @@
+import fsp from 'node:fs/promises';
+import { DUPLICATE_THRESHOLDS } from '../../domain/similarity.js';
+import { deterministicUuid } from '../../domain/ids.js';
+import type { DatasetAnalysisRows, DatasetVectors, IssueRow } from '../../db/index.repository.js';
+import { blobKeys, type BlobStore } from '../../storage/blob-store.js';
+import { analyzeDataset, type DatasetAnalysis } from './analysis.js';
+import { VectorIndex } from './vector-index.js';
+
+/** The dataset-level step: k-NN graph over all vectors, groupings, and the persisted vector index. */
+export interface DatasetIndexer {
+  analyze(datasetId: string, vectors: DatasetVectors, duplicateCosine: number): Promise<DatasetAnalysisRows>;
+}
+
+export interface KnnIndexerOptions {
+  /** Neighbours per media in the k-NN graph. */
+  k: number;
+  /** Native threads for search (0 = every core). */
+  threads: number;
+}
+
+/** A dataset's persisted vector index with the media id of each key. */
+export interface LoadedDatasetIndex {
+  index: VectorIndex;
+  mediaIds: string[];
+}
+
+/**
+ * The dataset-level index: one k-NN graph over every vector (exact search for small datasets, HNSW
+ * beyond), every grouping derived from it, and the index persisted next to the dataset's media so
+ * search can reload it.
+ */
+export class KnnDatasetIndexer implements DatasetIndexer {
+  constructor(
+    private readonly blobs: BlobStore,
+    private readonly options: KnnIndexerOptions,
+  ) {}
+
+  async analyze(datasetId: string, vectors: DatasetVectors, duplicateCosine: number): Promise<DatasetAnalysisRows> {
+    const n = vectors.mediaIds.length;
+    if (n === 0) return { perMedia: [], issues: [], clusters: [], memberships: [] };
+    const index = await VectorIndex.build(vectors.vectors, vectors.dimensions, { threads: this.options.threads });
+    const graph = await index.knn(this.options.k);
+    await index.saveToStore(this.blobs, blobKeys.vectorIndex(datasetId));
+    await this.blobs.putBuffer(blobKeys.vectorIndexKeys(datasetId), Buffer.from(JSON.stringify(vectors.mediaIds)));
+
+    const analysis = analyzeDataset({
+      n,
+      k: graph.k,
+      neighbors: graph.neighbors,
+      similarities: graph.similarities,
+      duplicateCosine,
+      contentHashes: vectors.sha256,
+    });
+    return toRows(datasetId, vectors.mediaIds, analysis);
+  }
+
+  async load(datasetId: string): Promise<LoadedDatasetIndex | null> {
+    if (!(await this.blobs.exists(blobKeys.vectorIndex(datasetId)))) return null;
+    const index = await VectorIndex.loadFromStore(this.blobs, blobKeys.vectorIndex(datasetId), { threads: this.options.threads });
+    const mediaIds = await this.blobs.withLocalFile(blobKeys.vectorIndexKeys(datasetId), async (file) =>
+      JSON.parse(await fsp.readFile(file, 'utf8')) as string[],
+    );
+    return { index, mediaIds };
+  }
+}
+
+/** Analysis (item numbers) → rows keyed by media id. Group and cluster ids are derived, so a rerun on the same data gives the same ids. */
+function toRows(datasetId: string, mediaIds: string[], analysis: DatasetAnalysis): DatasetAnalysisRows {
+  const issues: IssueRow[] = [];
+  analysis.nearDuplicates.forEach((level, li) => {
+    const threshold = DUPLICATE_THRESHOLDS[li]!;
+    const groupIds = new Map<number, string>();
+    for (let i = 0; i < analysis.n; i++) {
+      const group = level.groupOf[i]!;
+      if (group < 0) continue;
+      let groupId = groupIds.get(group);
+      if (!groupId) {
+        // Named after its first member: stable across reruns while the group is the same.
+        groupId = deterministicUuid(`${datasetId}:duplicates:${threshold}:${mediaIds[i]}`);
+        groupIds.set(group, groupId);
+      }
+      issues.push({ mediaId: mediaIds[i]!, issueType: 'duplicates', confidence: round(analysis.nearestSimilarity[i]!), groupId, threshold });
+    }
+  });
+  for (let j = 0; j < analysis.outliers.items.length; j++) {
+    issues.push({ mediaId: mediaIds[analysis.outliers.items[j]!]!, issueType: 'outliers', confidence: round(analysis.outliers.confidence[j]!) });
+  }
+
+  const clusters: DatasetAnalysisRows['clusters'] = [];
+  const memberships: DatasetAnalysisRows['memberships'] = [];
+  for (const level of analysis.clusters) {
+    const ids: string[] = [];
+    for (let c = 0; c < level.count; c++) {
+      const representative = mediaIds[level.representatives[c]!]!;
+      const clusterId = deterministicUuid(`${datasetId}:cluster:${level.level}:${representative}`);
+      ids.push(clusterId);
+      clusters.push({ level: level.level, clusterId, size: level.sizes[c]!, representativeMediaId: representative });
+    }
+    for (let i = 0; i < analysis.n; i++) memberships.push({ level: level.level, mediaId: mediaIds[i]!, clusterId: ids[level.clusterOf[i]!]! });
+  }
+
+  const perMedia = mediaIds.map((mediaId, i) => ({
+    mediaId,
+    uniqueness: round(analysis.uniqueness[i]!),
+    nnSimilarity: round(analysis.nearestSimilarity[i]!),
+  }));
+  return { perMedia, issues, clusters, memberships };
+}
+
+const round = (value: number): number => Math.round(value * 1e6) / 1e6;
