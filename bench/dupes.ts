@@ -2,15 +2,35 @@
  * Near-duplicate accuracy benchmark (`npx tsx bench/dupes.ts`).
  *
  * Builds a near-duplicate set from real photos and artwork (bench/real-images.ts): every curated
- * original, downscaled to ≤ 1024 px, gets a family of edited copies (resized, recompressed, cropped,
- * brightened, darkened, contrast-changed, watermarked, re-encoded); a quarter of the originals stay
- * single as distractors. Every file goes through the real pipeline path (image decoder → raster →
- * built-in model), all pairs are scored on the calibrated scale, and pairwise precision and recall of
- * near-duplicate pairs (ground truth: same family) are printed at the default threshold and above,
- * next to a plain 64-bit DCT perceptual hash on the same rasters.
+ * original, downscaled to ≤ 1024 px, gets a family of 14 edited copies (resized, recompressed, cropped,
+ * brightened, darkened, contrast-changed, watermarked, stamped with a logo, re-encoded); every fourth
+ * original stays single as a distractor. Look-alikes from one wallpaper series (GNOME's -d/-l pairs,
+ * the Ubuntu MATE aurora in four colourings, Plasma's light/dark variants) are kept as different
+ * pictures. Every file goes through the real pipeline path (image decoder → raster → built-in model),
+ * all pairs are scored on the calibrated scale, and pairwise precision and recall of near-duplicate
+ * pairs (ground truth: same family) are printed at the default threshold and above — pairwise, and
+ * grouped the way the index groups (connected components) — next to a plain 64-bit DCT perceptual
+ * hash on the same rasters. Temporary files live in the OS temp dir and are removed.
  *
  * Options: --families N (cap the number of families), --keep (leave the temporary files),
- * --verbose (per-edit recall and the closest pairs across families).
+ * --verbose (per-edit recall, the closest pairs across families, the weakest within).
+ *
+ * Design log of the built-in descriptor (1180 images, 8085 duplicate pairs; "R@P99" = recall at the
+ * lowest raw cosine keeping pairwise precision ≥ 0.99):
+ *   v0  DCT 8×8 + chroma layout 4×4 + hue histogram + HOG 4×4 (weights 1/0.5/0.3/1) ... R@P99 0.58
+ *       (alone: DCT 0.49, HOG 0.45, colour blocks ~0; FPs: the aurora colourings, blank pictures)
+ *   HOG on rank-equalised luminance, bilinear cells, light smoothing .................. HOG alone 0.56
+ *   hue layout (per-cell hue angle, 2 harmonics, weighted by colourfulness) instead of the chroma
+ *     layout / histogram: separates colourings of one photo ............................ R@P99 0.91
+ *   tone layout: 8×8 Gaussian-pooled equalised luminance, each cell a bounded kernel
+ *     (cos/sin of πv, 2πv) so an overlay costs at most its cells ...................... R@P99 0.96
+ *   chroma floor tied to luminance, weights searched (tone 0.85, HOG 0.2, hue 0.9) ........ R@P99 0.968
+ *   tried and dropped (≤ +0.005 or worse): DCT at any weight/size/decay, hue histogram, finer
+ *     tone grids (12×12, 16×16), HOG 2×2…8×8 pyramids, signed/12-bin HOG, per-cell capped HOG.
+ *   Held out (12 different edits: 10% one-side crop, gamma, saturation, diagonal watermark, caption,
+ *   blur, sharpen, …, never used for tuning): at cos 0.915 precision 0.999, recall 0.979.
+ *   duplicateCosine 0.915 = best F1 of the *grouped* pairs on both sets (0.90 is the best pairwise F1
+ *   but lets three look-alike families chain into one group).
  */
 import { createHash } from 'node:crypto';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';

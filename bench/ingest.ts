@@ -80,7 +80,7 @@ async function decodeFloor(files: string[]): Promise<number> {
 /** The whole product path, through the services and the job runner, from upload to READY. */
 async function pipeline(files: string[]): Promise<{ uploadSeconds: number; processSeconds: number; n_images: number }> {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'vizdex-bench-'));
-  const container = await createContainer(loadConfig({ dataDir }, { VIZDEX_LOG_LEVEL: 'silent' }));
+  const container = await createContainer(loadConfig({ dataDir }, { ...process.env, VIZDEX_LOG_LEVEL: 'silent' }));
   try {
     const { auth, ingestion, datasets } = container.services;
     const user = await auth.createUser({ email: 'bench@example.com' });

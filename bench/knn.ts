@@ -3,7 +3,7 @@
  *
  *   npx tsx bench/knn.ts --n 100000 [--dim 256] [--k 16] [--mode auto|exact|hnsw|both]
  *                        [--queries 1000] [--connectivity 16] [--ef-add 128] [--ef-search 64]
- *                        [--quantization f32|f16|bf16] [--threads 0] [--seed 1] [--no-save]
+ *                        [--quantization f16|f32|bf16] [--threads 0] [--seed 1] [--no-save]
  *
  * Data: a Gaussian mixture on the unit sphere (n/200 clusters of uneven size, each spread over its
  * own 16-dimensional subspace plus isotropic noise, like image embeddings whose neighbourhoods are
@@ -56,7 +56,7 @@ const indexOptions = {
   connectivity: num('connectivity', 16),
   expansionAdd: num('ef-add', 128),
   expansionSearch: num('ef-search', 64),
-  quantization: (args.get('quantization') ?? 'f32') as 'f32' | 'f16' | 'bf16',
+  quantization: (args.get('quantization') ?? 'f16') as 'f32' | 'f16' | 'bf16',
   threads: num('threads', 0),
 };
 /** Raw cosine that calibrates to 0.96 for this synthetic "model". */

@@ -20,6 +20,7 @@ program
   .addOption(new Option('--port <port>', 'port to listen on (env VIZDEX_PORT, default 8080)'))
   .addOption(new Option('--host <host>', 'interface to bind (env VIZDEX_HOST, default 127.0.0.1)'))
   .addOption(dataDirOption())
+  .addOption(new Option('--model <model>', 'embedding model: builtin, or the path of an ONNX image model (env VIZDEX_MODEL)'))
   .option('--no-worker', 'serve the API only; jobs are left to other processes')
   .action(async (options: ConfigFlags & { worker: boolean }) => {
     const config = loadConfig(options);

@@ -9,8 +9,13 @@
  */
 import type { Raster } from './raster.js';
 
-/** Longer side, in pixels, of the plane every statistic is measured on. */
-export const WORKING_SIZE = 256;
+/**
+ * Longer side, in pixels, of the plane every statistic is measured on: the default thumbnail size
+ * (VIZDEX_THUMBNAIL_SIZE), so with the default configuration the raster is measured as decoded, with no
+ * resampling. A server configured with smaller thumbnails measures its (enlarged, softer) thumbnails
+ * here too, so blur means the same across datasets of one server.
+ */
+export const WORKING_SIZE = 320;
 
 export interface QualityStats {
   /** Variance of the 4-neighbour Laplacian of the luminance at the working size. Low = blurry (or flat). */
@@ -34,16 +39,16 @@ export interface QualityIssue {
 
 /**
  * Issue thresholds, calibrated on ~100 real photos and artworks (bench/real-images.ts) against
- * degraded copies of them made with sharp (Gaussian blur of σ = 1–3 px at the working size, exposure
+ * degraded copies of them made with sharp (Gaussian blur of σ = 0.5–3 px at the working size, exposure
  * × 0.25–0.5, × 1.5–2 + 40). See the test file for the checks that hold them in place.
  *
  * - blur: the Laplacian variance relative to the luminance variance, `blur / std²` — the share of
  *   the picture's variation that is fine detail, so a dim or low-contrast but sharp picture is not
  *   called blurry (raw Laplacian variance falls with the square of the contrast). Flagged below 0.01.
- *   Of 102 originals, the 7 flagged are intrinsically soft (aurora and fog photographs, smooth
- *   gradients, a colour wheel); none of the sharp photographs is. Of their Gaussian-blurred copies,
- *   53% are flagged at σ = 1.5 px, 72% at σ = 2 px, 89% at σ = 3 px (working-size pixels; the misses
- *   are mostly fine textures — grass, gravel, brick, star fields, text — whose blurred copies keep a
+ *   Of 102 originals, the 6 flagged are intrinsically soft (aurora and fog photographs, a smooth
+ *   gradient, a colour wheel, flat clip-art); none of the sharp photographs is. Of their Gaussian-blurred
+ *   copies, 57% are flagged at σ = 1.5 px, 73% at σ = 2 px, 87% at σ = 3 px (working-size pixels; the
+ *   misses are mostly fine textures — grass, gravel, brick, star fields, text — whose blurred copies keep a
  *   large share of fine detail, and near-flat pictures). Pictures nearly flat (std < 5) are
  *   never called blurry: nothing there to be sharp.
  * - dark / bright: mean luminance below 35 / above 215.
@@ -64,28 +69,29 @@ export const QUALITY_THRESHOLDS = {
 } as const;
 
 export function computeQuality(raster: Raster): QualityStats {
-  const plane = workingLuminance(raster);
-  const { data, width, height } = plane;
-  const n = width * height;
+  const plane = workingLuminance(raster, scratch);
+  const { mean, min, max, std, contrast } = intensityStats(plane.data, plane.width * plane.height, scratch.histogram);
+  return { blur: laplacianVariance(plane), mean, min, max, std, contrast };
+}
 
+function intensityStats(data: Float32Array, n: number, histogram: Uint32Array) {
+  histogram.fill(0);
   let sum = 0;
   let sumSquares = 0;
-  let min = 255;
-  let max = 0;
-  const histogram = new Uint32Array(256);
+  let min = 255.0;
+  let max = 0.0;
   for (let i = 0; i < n; i++) {
     const v = data[i]!;
     sum += v;
     sumSquares += v * v;
-    if (v < min) min = v;
-    if (v > max) max = v;
-    histogram[Math.min(255, Math.max(0, Math.round(v)))]!++;
+    min = Math.min(min, v);
+    max = Math.max(max, v);
+    histogram[(v + 0.5) | 0]!++; // v is a convex mix of 0–255 values
   }
   const mean = sum / n;
   const std = Math.sqrt(Math.max(0, sumSquares / n - mean * mean));
   const contrast = (percentile(histogram, n, 0.95) - percentile(histogram, n, 0.05)) / 255;
-
-  return { blur: laplacianVariance(plane), mean, min, max, std, contrast };
+  return { mean, min, max, std, contrast };
 }
 
 export function qualityIssues(stats: QualityStats): QualityIssue[] {
@@ -127,46 +133,76 @@ export interface Plane {
   height: number;
 }
 
-/** The raster's luminance with its longer side resampled to WORKING_SIZE (aspect kept). */
-export function workingLuminance(raster: Raster): Plane {
+/** Buffers reused across calls (computeQuality is synchronous): a thumbnail's planes are a few hundred KiB. */
+interface Scratch {
+  luma: Float32Array;
+  rows: Float32Array;
+  out: Float32Array;
+  histogram: Uint32Array;
+}
+
+const scratch: Scratch = {
+  luma: new Float32Array(0),
+  rows: new Float32Array(0),
+  out: new Float32Array(0),
+  histogram: new Uint32Array(257),
+};
+
+function ensure(buffer: Float32Array, length: number): Float32Array {
+  return buffer.length >= length ? buffer : new Float32Array(length);
+}
+
+/**
+ * The raster's luminance with its longer side resampled to WORKING_SIZE (aspect kept). With `reuse`,
+ * the plane lives in those buffers (valid until the next call); without, it is freshly allocated.
+ */
+export function workingLuminance(raster: Raster, reuse?: Scratch): Plane {
   const { width, height, data } = raster;
   if (!(width >= 1 && height >= 1) || data.length < width * height * 3) {
     throw new RangeError(`raster ${width}x${height} with ${data.length} bytes is not a ${width}x${height} RGB raster`);
   }
-  const luma = new Float32Array(width * height);
-  for (let i = 0, p = 0; i < luma.length; i++, p += 3) luma[i] = 0.299 * data[p]! + 0.587 * data[p + 1]! + 0.114 * data[p + 2]!;
   const scale = WORKING_SIZE / Math.max(width, height);
   const outWidth = Math.max(1, Math.round(width * scale));
   const outHeight = Math.max(1, Math.round(height * scale));
-  return resamplePlane({ data: luma, width, height }, outWidth, outHeight);
+  const n = width * height;
+  const luma = reuse ? (reuse.luma = ensure(reuse.luma, n)) : new Float32Array(n);
+  for (let i = 0, p = 0; i < n; i++, p += 3) luma[i] = 0.299 * data[p]! + 0.587 * data[p + 1]! + 0.114 * data[p + 2]!;
+  if (outWidth === width && outHeight === height) return { data: luma.subarray(0, n), width, height };
+  const rows = reuse ? (reuse.rows = ensure(reuse.rows, height * outWidth)) : new Float32Array(height * outWidth);
+  const out = reuse ? (reuse.out = ensure(reuse.out, outWidth * outHeight)) : new Float32Array(outWidth * outHeight);
+  return resampleInto({ data: luma, width, height }, outWidth, outHeight, rows, out);
 }
 
 /** Separable resampling: area average along an axis that shrinks, linear interpolation along one that grows. */
 export function resamplePlane(plane: Plane, outWidth: number, outHeight: number): Plane {
+  return resampleInto(plane, outWidth, outHeight, new Float32Array(plane.height * outWidth), new Float32Array(outWidth * outHeight));
+}
+
+function resampleInto(plane: Plane, outWidth: number, outHeight: number, rows: Float32Array, out: Float32Array): Plane {
   const { data, width, height } = plane;
-  if (outWidth === width && outHeight === height) return plane;
   const xs = axisTaps(width, outWidth);
   const ys = axisTaps(height, outHeight);
-  const rows = new Float32Array(height * outWidth);
   for (let y = 0; y < height; y++) {
     const src = y * width;
     const dst = y * outWidth;
     for (let o = 0; o < outWidth; o++) {
       let sum = 0;
-      for (let t = xs.offset[o]!; t < xs.offset[o + 1]!; t++) sum += data[src + xs.index[t]!]! * xs.weight[t]!;
+      const end = xs.offset[o + 1]!;
+      for (let t = xs.offset[o]!; t < end; t++) sum += data[src + xs.index[t]!]! * xs.weight[t]!;
       rows[dst + o] = sum;
     }
   }
-  const out = new Float32Array(outHeight * outWidth);
+  out.fill(0, 0, outWidth * outHeight);
   for (let o = 0; o < outHeight; o++) {
     const dst = o * outWidth;
-    for (let t = ys.offset[o]!; t < ys.offset[o + 1]!; t++) {
+    const end = ys.offset[o + 1]!;
+    for (let t = ys.offset[o]!; t < end; t++) {
       const src = ys.index[t]! * outWidth;
       const w = ys.weight[t]!;
       for (let x = 0; x < outWidth; x++) out[dst + x]! += rows[src + x]! * w;
     }
   }
-  return { data: out, width: outWidth, height: outHeight };
+  return { data: out.length === outWidth * outHeight ? out : out.subarray(0, outWidth * outHeight), width: outWidth, height: outHeight };
 }
 
 interface Taps {
@@ -176,7 +212,20 @@ interface Taps {
   weight: Float32Array;
 }
 
+const tapCache = new Map<string, Taps>();
+
 function axisTaps(size: number, outSize: number): Taps {
+  const key = `${size}>${outSize}`;
+  let taps = tapCache.get(key);
+  if (!taps) {
+    taps = computeTaps(size, outSize);
+    if (tapCache.size >= 64) tapCache.clear();
+    tapCache.set(key, taps);
+  }
+  return taps;
+}
+
+function computeTaps(size: number, outSize: number): Taps {
   const offset = new Int32Array(outSize + 1);
   const index: number[] = [];
   const weight: number[] = [];

@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DUPLICATE_THRESHOLDS } from '../../src/domain/similarity.js';
 import { KnnDatasetIndexer } from '../../src/pipeline/index/dataset-indexer.js';
 import { makeImage, makeVideo } from '../fixtures/media.js';
+import { writeTinyOnnxModel } from '../fixtures/onnx.js';
 import { draftDataset, processFiles, type UploadFile } from '../helpers/flows.js';
 import { makeTempDir, startTestApp, waitForStatus, type TestApp } from '../helpers/harness.js';
 
@@ -156,5 +157,60 @@ describe('indexing a dataset', () => {
     const found = Array.from(result.neighbors.slice(0, 5)).map((key) => loaded!.mediaIds[key]);
     expect(found).toContain(original);
     expect(found).toContain(await mediaIdOf(names.resized));
+  });
+});
+
+describe('indexing with an ONNX model from a local path', () => {
+  it('embeds through onnxruntime, records the model in embedding_config and still groups the resized copy', async () => {
+    const modelDir = makeTempDir();
+    const modelPath = path.join(modelDir, 'tiny-encoder.onnx');
+    await writeTinyOnnxModel(modelPath, { inputSize: 32, dimensions: 48 });
+    const t = await startTestApp({ env: { VIZDEX_MODEL: modelPath, VIZDEX_MODEL_INPUT_SIZE: '32', VIZDEX_MODEL_DUPLICATE_COSINE: '0.97' } });
+    try {
+      const owner = await t.createUser('onnx@example.com');
+      const headers = await owner.headers();
+      const original = await makeImage({ width: 480, height: 360, seed: 77 });
+      const files: UploadFile[] = [
+        { name: 'a.jpg', data: original },
+        { name: 'a_small.jpg', data: await sharp(original).resize(240).jpeg({ quality: 70 }).toBuffer() },
+      ];
+      for (let seed = 1; seed <= 8; seed++) files.push({ name: `other_${seed}.png`, data: await makeImage({ width: 240, height: 180, seed: seed * 31, format: 'png' }) });
+      const draft = await draftDataset(t.app, headers, files);
+      expect((await processFiles(t.app, headers, draft.datasetId, draft.transId)).statusCode).toBe(202);
+      expect(await waitForStatus(t.app, headers, draft.datasetId, ['READY', 'ERROR'])).toMatchObject({ status_new: 'READY', n_images: 10 });
+
+      const config = await t.container.db.selectFrom('datasets').select('embedding_config').where('id', '=', draft.datasetId).executeTakeFirstOrThrow();
+      expect(JSON.parse(config.embedding_config!)).toMatchObject({ model_id: expect.stringMatching(/^onnx:tiny-encoder:[0-9a-f]{8}$/), dimensions: 48 });
+      const vector = await t.container.db.selectFrom('embeddings').select('vector').where('dataset_id', '=', draft.datasetId).executeTakeFirstOrThrow();
+      expect(vector.vector.byteLength).toBe(48 * 4);
+      const grouped = await t.container.db
+        .selectFrom('media_issues')
+        .innerJoin('media', 'media.id', 'media_issues.media_id')
+        .select('media.file_name')
+        .where('media_issues.dataset_id', '=', draft.datasetId)
+        .where('media_issues.issue_type', '=', 'duplicates')
+        .where('media_issues.threshold', '=', 0.96)
+        .execute();
+      expect(grouped.map((r) => r.file_name)).toEqual(expect.arrayContaining(['a.jpg', 'a_small.jpg']));
+    } finally {
+      await t.close();
+      fs.rmSync(modelDir, { recursive: true, force: true });
+    }
+  });
+
+  it('ends the dataset in ERROR with the reason when the configured model file is missing', async () => {
+    const t = await startTestApp({ env: { VIZDEX_MODEL: '/nonexistent/model.onnx' } });
+    try {
+      const owner = await t.createUser('missing@example.com');
+      const headers = await owner.headers();
+      const draft = await draftDataset(t.app, headers, [{ name: 'a.jpg', data: await makeImage({ seed: 5 }) }]);
+      await processFiles(t.app, headers, draft.datasetId, draft.transId);
+      const dataset = await waitForStatus(t.app, headers, draft.datasetId, ['READY', 'ERROR'], 90_000);
+      expect(dataset.status_new).toBe('ERROR');
+      expect(dataset.status).toBe('FATAL_ERROR');
+      expect(String(dataset.fatal_error_msg)).toContain('/nonexistent/model.onnx');
+    } finally {
+      await t.close();
+    }
   });
 });
