@@ -4,7 +4,7 @@ import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DUPLICATE_THRESHOLDS } from '../../src/domain/similarity.js';
 import { KnnDatasetIndexer } from '../../src/pipeline/index/dataset-indexer.js';
-import { makeImage, makeVideo } from '../fixtures/media.js';
+import { hugeDimensionPng, makeImage, makeVideo, truncatedJpeg } from '../fixtures/media.js';
 import { writeTinyOnnxModel } from '../fixtures/onnx.js';
 import { draftDataset, processFiles, type UploadFile } from '../helpers/flows.js';
 import { makeTempDir, startTestApp, waitForStatus, type TestApp } from '../helpers/harness.js';
@@ -209,6 +209,35 @@ describe('indexing with an ONNX model from a local path', () => {
       expect(dataset.status_new).toBe('ERROR');
       expect(dataset.status).toBe('FATAL_ERROR');
       expect(String(dataset.fatal_error_msg)).toContain('/nonexistent/model.onnx');
+    } finally {
+      await t.close();
+    }
+  });
+});
+
+describe('hostile and broken files in a dataset', () => {
+  it('records a decompression bomb, a truncated JPEG and an empty file with their reasons; the rest indexes', async () => {
+    const t = await startTestApp();
+    try {
+      const owner = await t.createUser('bombs@example.com');
+      const headers = await owner.headers();
+      const good = await Promise.all([1, 2, 3].map((seed) => makeImage({ seed: seed * 11 })));
+      const files: UploadFile[] = [
+        ...good.map((data, i) => ({ name: `good_${i}.jpg`, data })),
+        { name: 'bomb.png', data: hugeDimensionPng() },
+        { name: 'cut.jpg', data: await truncatedJpeg() },
+        { name: 'empty.webp', data: Buffer.alloc(0) },
+      ];
+      const draft = await draftDataset(t.app, headers, files);
+      await processFiles(t.app, headers, draft.datasetId, draft.transId);
+      const dataset = await waitForStatus(t.app, headers, draft.datasetId, ['READY', 'ERROR']);
+      expect(dataset).toMatchObject({ status_new: 'READY', n_images: 3, n_failed_files: 3 });
+      const reasons = Object.fromEntries((dataset.failed_files as { file_name: string; reason: string }[]).map((f) => [f.file_name, f.reason]));
+      expect(reasons['bomb.png']).toMatch(/too large: 50000x50000/);
+      expect(reasons['cut.jpg']).toMatch(/truncated or corrupt/);
+      expect(reasons['empty.webp']).toMatch(/empty file/);
+      const vectors = await t.container.db.selectFrom('embeddings').select('media_id').where('dataset_id', '=', draft.datasetId).execute();
+      expect(vectors).toHaveLength(3);
     } finally {
       await t.close();
     }
