@@ -88,7 +88,8 @@ export async function createContainer(config: Config, options: ContainerOptions 
   const processor = new MediaProcessor(
     blobs,
     createSharpImageDecoder({ thumbnailSize: config.thumbnailSize, maxPixels: config.maxImagePixels }),
-    createFfmpegVideoTool(),
+    // Frame extraction reads the whole video: an hour of 1080p takes minutes, not seconds.
+    createFfmpegVideoTool(undefined, { timeoutMs: 20 * 60 * 1000 }),
     {
       everySeconds: config.video.frameIntervalSeconds,
       sceneThreshold: config.video.sceneThreshold,

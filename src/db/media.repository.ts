@@ -1,18 +1,10 @@
 import type { Insertable, Kysely, Selectable } from 'kysely';
+import type { QualityIssue, QualityStats } from '../pipeline/quality.js';
 import type { Database, MediaTable, MediaType, UploadTransactionsTable } from './schema.js';
 
 export type MediaRow = Selectable<MediaTable>;
 export type NewMediaRow = Insertable<MediaTable>;
 export type UploadTransactionRow = Selectable<UploadTransactionsTable>;
-
-export interface QualityFacts {
-  blur: number;
-  mean: number;
-  min: number;
-  max: number;
-  std: number;
-  contrast: number;
-}
 
 /** What processing learned about one media item. */
 export interface MediaFacts {
@@ -21,8 +13,8 @@ export interface MediaFacts {
   format: string;
   thumbKey: string | null;
   durationSeconds: number | null;
-  quality: QualityFacts | null;
-  issues: { type: 'blur' | 'dark' | 'bright'; confidence: number }[];
+  quality: QualityStats | null;
+  issues: QualityIssue[];
   vector: Float32Array | null;
 }
 
