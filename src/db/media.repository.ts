@@ -1,6 +1,6 @@
 import type { Insertable, Kysely, Selectable } from 'kysely';
 import type { QualityIssue, QualityStats } from '../pipeline/quality.js';
-import type { Database, MediaTable, MediaType, UploadTransactionsTable } from './schema.js';
+import type { Database, EmbeddingsTable, MediaIssuesTable, MediaTable, MediaType, UploadTransactionsTable } from './schema.js';
 
 export type MediaRow = Selectable<MediaTable>;
 export type NewMediaRow = Insertable<MediaTable>;
@@ -116,26 +116,21 @@ export class MediaRepository {
   /**
    * Records a batch's outcomes — facts, vectors, quality issues, derived media — in one transaction.
    * Only still-PENDING rows change and derived rows have deterministic ids, so a retried batch does no
-   * double work.
+   * double work (and a row that changes has no vectors or quality issues yet).
    */
   async recordOutcomes(datasetId: string, outcomes: MediaOutcome[], derived: DerivedMedia[], modelId: string, at: string): Promise<void> {
     if (outcomes.length === 0 && derived.length === 0) return;
     await this.db.transaction().execute(async (trx) => {
-      const writeFacts = async (mediaId: string, facts: MediaFacts) => {
+      // Vectors and issues of the rows that changed are gathered and inserted a chunk at a time.
+      const embeddings: Insertable<EmbeddingsTable>[] = [];
+      const issues: Insertable<MediaIssuesTable>[] = [];
+      const gather = (mediaId: string, facts: MediaFacts) => {
         if (facts.vector) {
           const vector = new Uint8Array(facts.vector.buffer, facts.vector.byteOffset, facts.vector.byteLength);
-          await trx
-            .insertInto('embeddings')
-            .values({ media_id: mediaId, dataset_id: datasetId, model_id: modelId, vector })
-            .onConflict((oc) => oc.column('media_id').doUpdateSet({ model_id: modelId, vector }))
-            .execute();
+          embeddings.push({ media_id: mediaId, dataset_id: datasetId, model_id: modelId, vector });
         }
-        await trx.deleteFrom('media_issues').where('media_id', '=', mediaId).where('issue_type', 'in', ['blur', 'dark', 'bright']).execute();
-        if (facts.issues.length > 0) {
-          await trx
-            .insertInto('media_issues')
-            .values(facts.issues.map((i) => ({ dataset_id: datasetId, media_id: mediaId, issue_type: i.type, confidence: i.confidence, group_id: null, threshold: null })))
-            .execute();
+        for (const issue of facts.issues) {
+          issues.push({ dataset_id: datasetId, media_id: mediaId, issue_type: issue.type, confidence: issue.confidence, group_id: null, threshold: null });
         }
       };
 
@@ -150,7 +145,7 @@ export class MediaRepository {
           .where('id', '=', o.id)
           .where('status', '=', 'PENDING')
           .executeTakeFirst();
-        if (Number(updated.numUpdatedRows) > 0) await writeFacts(o.id, o);
+        if (Number(updated.numUpdatedRows) > 0) gather(o.id, o);
       }
       for (const d of derived) {
         const inserted = await trx
@@ -158,8 +153,16 @@ export class MediaRepository {
           .values({ ...d.row, status: 'READY', error: null, processed_at: at, ...factColumns(d.facts) })
           .onConflict((oc) => oc.column('id').doNothing())
           .executeTakeFirst();
-        if (Number(inserted.numInsertedOrUpdatedRows ?? 0n) > 0) await writeFacts(d.row.id, d.facts);
+        if (Number(inserted.numInsertedOrUpdatedRows ?? 0n) > 0) gather(d.row.id, d.facts);
       }
+      for (let i = 0; i < embeddings.length; i += INSERT_CHUNK) {
+        await trx
+          .insertInto('embeddings')
+          .values(embeddings.slice(i, i + INSERT_CHUNK))
+          .onConflict((oc) => oc.column('media_id').doUpdateSet((eb) => ({ model_id: eb.ref('excluded.model_id'), vector: eb.ref('excluded.vector') })))
+          .execute();
+      }
+      for (let i = 0; i < issues.length; i += INSERT_CHUNK) await trx.insertInto('media_issues').values(issues.slice(i, i + INSERT_CHUNK)).execute();
     });
   }
 
