@@ -13,6 +13,11 @@ import { createJobHandlers } from '../jobs/handlers/index.js';
 import type { JobQueue } from '../jobs/job-queue.js';
 import { SqlJobQueue } from '../jobs/sql-job-queue.js';
 import { IndexRepository } from '../db/index.repository.js';
+import { ExploreRepository } from '../db/explore.repository.js';
+import { datasetSearcherSource } from '../pipeline/index/dataset-searcher.js';
+import { ExploreService } from '../services/explore.service.js';
+import { MediaService } from '../services/media.service.js';
+import { ExportRepository } from '../db/export.repository.js';
 import { createEmbeddingModel } from '../models/create-model.js';
 import type { EmbeddingModel } from '../models/embedding-model.js';
 import { createSharpImageDecoder } from '../pipeline/image-decoder.js';
@@ -24,6 +29,7 @@ import { AccessService } from '../services/access.service.js';
 import { AuthService } from '../services/auth.service.js';
 import { systemClock, type Clock } from '../services/clock.js';
 import { DatasetsService } from '../services/datasets.service.js';
+import { ExportService } from '../services/export.service.js';
 import { IngestionService } from '../services/ingestion.service.js';
 import { ProcessingService } from '../services/processing.service.js';
 import { SharingService } from '../services/sharing.service.js';
@@ -40,6 +46,9 @@ export interface Services {
   sharing: SharingService;
   tasks: TasksService;
   processing: ProcessingService;
+  explore: ExploreService;
+  media: MediaService;
+  exports: ExportService;
 }
 
 export interface Container {
@@ -114,17 +123,34 @@ export async function createContainer(config: Config, options: ContainerOptions 
     { decodeConcurrency: config.jobConcurrency },
   );
 
+  const exports = new ExportService(datasetsRepo, new ExportRepository(db), tasksRepo, users, blobs, queue, access, keyring, clock, {
+    workRoot: path.join(config.dataDir, 'tmp', 'exports'),
+  });
+
+  const exploreRepo = new ExploreRepository(db);
+  const explore = new ExploreService(
+    exploreRepo,
+    access,
+    datasetSearcherSource(indexer, new IndexRepository(db)),
+    loadModel,
+    // Query images are decoded exactly as indexed media are, so their vectors compare.
+    createSharpImageDecoder({ thumbnailSize: config.thumbnailSize, maxPixels: config.maxImagePixels }),
+    clock,
+    { previewsPerCluster: 10, uploadAnchorTtlMs: 24 * 60 * 60 * 1000, anchorCandidates: 1000 },
+  );
+  const media = new MediaService(exploreRepo, blobs, access);
+
   let jobsStarted = false;
   return {
     config,
     db,
     blobs,
     queue,
-    services: { access, auth, datasets, ingestion, sharing, tasks, processing },
+    services: { access, auth, datasets, ingestion, sharing, tasks, processing, explore, media, exports },
     startJobs() {
       if (jobsStarted) return;
       jobsStarted = true;
-      queue.start(createJobHandlers(processing));
+      queue.start(createJobHandlers(processing, exports));
     },
     async close() {
       if (jobsStarted) await queue.stop();

@@ -82,6 +82,35 @@ program
     console.log(await mintSdkToken(options.apiKey, options.apiSecret, ttl));
   });
 
+program
+  .command('export')
+  .description('export a READY dataset to a zip (metadata.json or metadata.parquet, images/ with --include-images)')
+  .requiredOption('-d, --dataset <id>', 'dataset id')
+  .addOption(new Option('--format <format>', 'metadata format').choices(['json', 'parquet']).default('json'))
+  .option('--include-images', 'put every image under images/ in the zip')
+  .requiredOption('-o, --output <file>', 'the zip file to write')
+  .addOption(dataDirOption())
+  .action(async (options: { dataset: string; format: 'json' | 'parquet'; includeImages?: boolean; output: string; dataDir?: string }) => {
+    const config = loadConfig({ dataDir: options.dataDir });
+    const container = await createContainer(config);
+    try {
+      console.log(options.dataset);
+      const { total } = await container.services.exports.exportToFile(
+        options.dataset,
+        {
+          format: options.format,
+          includeImages: options.includeImages === true,
+          baseUrl: config.publicUrl ?? `http://${config.host}:${config.port}`,
+          exportedBy: 'vizdex-cli',
+        },
+        options.output,
+      );
+      console.log(`Exported ${total} media item${total === 1 ? '' : 's'} of dataset ${options.dataset} to ${options.output}`);
+    } finally {
+      await container.close();
+    }
+  });
+
 program.parseAsync().catch((error: unknown) => {
   if (error instanceof ConfigError) console.error(error.message);
   else if (error instanceof AppError) console.error(`error: ${error.detail}`);

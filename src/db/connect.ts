@@ -4,11 +4,13 @@ import SqliteDatabase from 'better-sqlite3';
 import { Kysely, Migrator, SqliteDialect, type Migration, type MigrationProvider } from 'kysely';
 import * as initial from './migrations/0001-initial.js';
 import * as indexing from './migrations/0002-indexing.js';
+import * as uploadAnchors from './migrations/0003-upload-anchors.js';
 import type { Database } from './schema.js';
 
 const MIGRATIONS: Record<string, Migration> = {
   '0001-initial': initial,
   '0002-indexing': indexing,
+  '0003-upload-anchors': uploadAnchors,
 };
 
 class InlineMigrationProvider implements MigrationProvider {

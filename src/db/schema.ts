@@ -159,6 +159,18 @@ export interface TasksTable {
   holds_lock: number;
 }
 
+/** The query vector of an uploaded search image, used by explore with `anchor_type=UPLOAD` until it expires. */
+export interface UploadAnchorsTable {
+  id: string;
+  dataset_id: string;
+  model_id: string;
+  /** Float32 little-endian, L2-normalised. */
+  vector: Uint8Array;
+  created_by: string;
+  created_at: string;
+  expires_at: string;
+}
+
 export type JobStatus = 'queued' | 'running' | 'failed';
 
 export interface JobsTable {
@@ -190,4 +202,5 @@ export interface Database {
   media_issues: MediaIssuesTable;
   clusters: ClustersTable;
   media_clusters: MediaClustersTable;
+  upload_anchors: UploadAnchorsTable;
 }

@@ -10,6 +10,9 @@ import { registerAuth } from './plugins/auth.js';
 import { registerErrorHandling } from './plugins/errors.js';
 import { authRoutes } from './routes/auth.js';
 import { datasetRoutes } from './routes/datasets.js';
+import { exploreRoutes } from './routes/explore.js';
+import { mediaRoutes } from './routes/media.js';
+import { exportRoutes } from './routes/export.js';
 import { ingestionRoutes } from './routes/ingestion.js';
 import { sharingRoutes } from './routes/sharing.js';
 import { taskRoutes } from './routes/tasks.js';
@@ -70,6 +73,9 @@ export async function buildApp(container: Container, options: AppOptions = {}): 
       await api.register(ingestionRoutes, { ingestion: services.ingestion });
       await api.register(sharingRoutes, { sharing: services.sharing });
       await api.register(taskRoutes, { tasks: services.tasks });
+      await api.register(exploreRoutes, { explore: services.explore, config });
+      await api.register(mediaRoutes, { media: services.media, explore: services.explore });
+      await api.register(exportRoutes, { exports: services.exports, publicUrl: config.publicUrl });
     },
     { prefix: '/api/v1' },
   );

@@ -5,7 +5,8 @@ export interface BlobStore {
   /** Moves a finished local file into the store under `key` (the file is consumed). */
   putFile(key: string, localPath: string): Promise<void>;
   putBuffer(key: string, data: Buffer): Promise<void>;
-  get(key: string): Promise<Readable>;
+  /** The blob's bytes; with `range`, only bytes `start`..`end` (inclusive), as HTTP ranges count them. */
+  get(key: string, range?: { start: number; end: number }): Promise<Readable>;
   /** Runs `use` with a local path holding the blob's bytes (a temporary copy for remote stores). */
   withLocalFile<T>(key: string, use: (localPath: string) => Promise<T>): Promise<T>;
   exists(key: string): Promise<boolean>;

@@ -35,10 +35,10 @@ export class LocalBlobStore implements BlobStore {
     await fsp.rename(partial, target);
   }
 
-  async get(key: string): Promise<Readable> {
+  async get(key: string, range?: { start: number; end: number }): Promise<Readable> {
     const full = this.resolve(key);
     await fsp.access(full);
-    return fs.createReadStream(full);
+    return fs.createReadStream(full, range);
   }
 
   async withLocalFile<T>(key: string, use: (localPath: string) => Promise<T>): Promise<T> {

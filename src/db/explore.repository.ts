@@ -1,0 +1,314 @@
+import { sql, type Kysely, type RawBuilder, type Selectable, type SqlBool } from 'kysely';
+import type { Database, IssueType, MediaTable, MediaType } from './schema.js';
+
+/** Which media an explore request may show; every condition is ANDed. */
+export interface MediaFilter {
+  mediaTypes: MediaType[];
+  /** Has (`in`) or has not (`out`) an issue of this type (duplicates: at `threshold`). */
+  issues: { issueType: IssueType; mode: 'in' | 'out'; threshold: number | null; minConfidence: number | null }[];
+  /** Belongs to a near-duplicate group at each of these (computed) thresholds. */
+  duplicateThresholds: number[];
+  minUniqueness: number[];
+  /** Case-insensitive substrings of the file name or original path, each required. */
+  textContains: string[];
+  /** A condition no media can meet yet (labels, tags, captions before they exist). */
+  matchNothing: boolean;
+}
+
+export const NO_FILTER: MediaFilter = { mediaTypes: ['image', 'video_frame'], issues: [], duplicateThresholds: [], minUniqueness: [], textContains: [], matchNothing: false };
+
+export type PreviewMedia = Pick<Selectable<MediaTable>, 'id' | 'media_type' | 'file_name' | 'original_media_uri' | 'width' | 'height'>;
+
+export interface ClusterPageRow {
+  clusterId: string;
+  /** Members that pass the filter. */
+  size: number;
+  nImages: number;
+  nVideoFrames: number;
+  nVideos: number;
+  representativeMediaId: string;
+}
+
+export interface ClusterPreviewRow extends PreviewMedia {
+  cluster_id: string;
+}
+
+export type ExploreMediaRow = Pick<Selectable<MediaTable>, 'id' | 'dataset_id' | 'media_type' | 'status' | 'file_name' | 'original_media_uri' | 'blob_key' | 'thumb_key' | 'sha256' | 'file_size' | 'format' | 'width' | 'height'>;
+
+const ID_CHUNK = 900;
+
+/** Reads for explore and search: clusters, previews, filters, vectors and upload anchors. */
+export class ExploreRepository {
+  constructor(private readonly db: Kysely<Database>) {}
+
+  /** Whether the filter is "everything clustered" (the fast path reads cluster sizes directly). */
+  static isTrivial(filter: MediaFilter): boolean {
+    const types = new Set(filter.mediaTypes);
+    return (
+      !filter.matchNothing &&
+      types.has('image') &&
+      types.has('video_frame') &&
+      filter.issues.length === 0 &&
+      filter.duplicateThresholds.length === 0 &&
+      filter.minUniqueness.length === 0 &&
+      filter.textContains.length === 0
+    );
+  }
+
+  /** A page of the level's clusters, largest (after filtering) first. */
+  async clusterPage(datasetId: string, level: number, filter: MediaFilter, offset: number, limit: number): Promise<ClusterPageRow[]> {
+    if (filter.matchNothing || filter.mediaTypes.length === 0) return [];
+    let page: { cluster_id: string; size: number; representative_media_id: string }[];
+    if (ExploreRepository.isTrivial(filter)) {
+      page = await this.db
+        .selectFrom('clusters')
+        .select(['cluster_id', 'size', 'representative_media_id'])
+        .where('dataset_id', '=', datasetId)
+        .where('level', '=', level)
+        .orderBy('size', 'desc')
+        .orderBy('cluster_id')
+        .limit(limit)
+        .offset(offset)
+        .execute();
+    } else {
+      page = await this.db
+        .selectFrom('media_clusters as mc')
+        .innerJoin('media as m', 'm.id', 'mc.media_id')
+        .innerJoin('clusters as c', (join) => join.onRef('c.dataset_id', '=', 'mc.dataset_id').onRef('c.level', '=', 'mc.level').onRef('c.cluster_id', '=', 'mc.cluster_id'))
+        .select(['mc.cluster_id', 'c.representative_media_id'])
+        .select((eb) => eb.fn.countAll<number>().as('size'))
+        .where('mc.dataset_id', '=', datasetId)
+        .where('mc.level', '=', level)
+        .where(filterSql(filter))
+        .groupBy(['mc.cluster_id', 'c.representative_media_id'])
+        .orderBy('size', 'desc')
+        .orderBy('mc.cluster_id')
+        .limit(limit)
+        .offset(offset)
+        .execute();
+    }
+    if (page.length === 0) return [];
+    const counts = await this.db
+      .selectFrom('media_clusters as mc')
+      .innerJoin('media as m', 'm.id', 'mc.media_id')
+      .select('mc.cluster_id')
+      .select(sql<number>`sum(case when m.media_type = 'image' then 1 else 0 end)`.as('n_images'))
+      .select(sql<number>`sum(case when m.media_type = 'video_frame' then 1 else 0 end)`.as('n_frames'))
+      .select(sql<number>`count(distinct m.parent_media_id)`.as('n_videos'))
+      .where('mc.dataset_id', '=', datasetId)
+      .where('mc.level', '=', level)
+      .where(
+        'mc.cluster_id',
+        'in',
+        page.map((p) => p.cluster_id),
+      )
+      .where(filterSql(filter))
+      .groupBy('mc.cluster_id')
+      .execute();
+    const byCluster = new Map(counts.map((c) => [c.cluster_id, c]));
+    return page.map((p) => {
+      const c = byCluster.get(p.cluster_id);
+      return {
+        clusterId: p.cluster_id,
+        size: Number(p.size),
+        nImages: Number(c?.n_images ?? 0),
+        nVideoFrames: Number(c?.n_frames ?? 0),
+        nVideos: Number(c?.n_videos ?? 0),
+        representativeMediaId: p.representative_media_id,
+      };
+    });
+  }
+
+  /** Up to `perCluster` previews of each cluster that pass the filter: the representative first, then the most unique. */
+  async clusterPreviews(datasetId: string, level: number, clusterIds: string[], filter: MediaFilter, perCluster: number): Promise<ClusterPreviewRow[]> {
+    if (clusterIds.length === 0 || filter.matchNothing) return [];
+    const ranked = this.db
+      .selectFrom('media_clusters as mc')
+      .innerJoin('media as m', 'm.id', 'mc.media_id')
+      .innerJoin('clusters as c', (join) => join.onRef('c.dataset_id', '=', 'mc.dataset_id').onRef('c.level', '=', 'mc.level').onRef('c.cluster_id', '=', 'mc.cluster_id'))
+      .select(['mc.cluster_id', 'm.id', 'm.media_type', 'm.file_name', 'm.original_media_uri', 'm.width', 'm.height'])
+      .select(
+        sql<number>`row_number() over (partition by mc.cluster_id order by case when m.id = c.representative_media_id then 0 else 1 end, coalesce(m.uniqueness_score, 0) desc, m.id)`.as('rn'),
+      )
+      .where('mc.dataset_id', '=', datasetId)
+      .where('mc.level', '=', level)
+      .where('mc.cluster_id', 'in', clusterIds)
+      .where(filterSql(filter));
+    const rows = await this.db.selectFrom(ranked.as('r')).selectAll().where('rn', '<=', perCluster).orderBy('rn').execute();
+    return rows.map(({ rn: _rn, ...row }) => row);
+  }
+
+  /** Clusters at `level` with at least one media passing the filter. */
+  async countClusters(datasetId: string, level: number, filter: MediaFilter = NO_FILTER): Promise<number> {
+    if (filter.matchNothing) return 0;
+    if (ExploreRepository.isTrivial(filter)) {
+      const row = await this.db.selectFrom('clusters').select((eb) => eb.fn.countAll<number>().as('n')).where('dataset_id', '=', datasetId).where('level', '=', level).executeTakeFirstOrThrow();
+      return Number(row.n);
+    }
+    const row = await this.db
+      .selectFrom('media_clusters as mc')
+      .innerJoin('media as m', 'm.id', 'mc.media_id')
+      .select(sql<number>`count(distinct mc.cluster_id)`.as('n'))
+      .where('mc.dataset_id', '=', datasetId)
+      .where('mc.level', '=', level)
+      .where(filterSql(filter))
+      .executeTakeFirstOrThrow();
+    return Number(row.n);
+  }
+
+  /** READY media of the dataset (images, videos and frames). */
+  async countMedia(datasetId: string): Promise<number> {
+    const row = await this.db.selectFrom('media').select((eb) => eb.fn.countAll<number>().as('n')).where('dataset_id', '=', datasetId).where('status', '=', 'READY').executeTakeFirstOrThrow();
+    return Number(row.n);
+  }
+
+  /** Of `ids`, those that pass the filter. */
+  async filterIds(datasetId: string, ids: string[], filter: MediaFilter): Promise<Set<string>> {
+    const passing = new Set<string>();
+    if (filter.matchNothing) return passing;
+    for (let i = 0; i < ids.length; i += ID_CHUNK) {
+      const rows = await this.db
+        .selectFrom('media as m')
+        .select('m.id')
+        .where('m.dataset_id', '=', datasetId)
+        .where('m.id', 'in', ids.slice(i, i + ID_CHUNK))
+        .where(filterSql(filter))
+        .execute();
+      for (const row of rows) passing.add(row.id);
+    }
+    return passing;
+  }
+
+  async previewMedia(ids: string[]): Promise<Map<string, PreviewMedia>> {
+    const out = new Map<string, PreviewMedia>();
+    for (let i = 0; i < ids.length; i += ID_CHUNK) {
+      const rows = await this.db
+        .selectFrom('media')
+        .select(['id', 'media_type', 'file_name', 'original_media_uri', 'width', 'height'])
+        .where('id', 'in', ids.slice(i, i + ID_CHUNK))
+        .execute();
+      for (const row of rows) out.set(row.id, row);
+    }
+    return out;
+  }
+
+  /** The cluster of each media at `level`. */
+  async clustersOf(datasetId: string, level: number, mediaIds: string[]): Promise<Map<string, string>> {
+    const out = new Map<string, string>();
+    for (let i = 0; i < mediaIds.length; i += ID_CHUNK) {
+      const rows = await this.db
+        .selectFrom('media_clusters')
+        .select(['media_id', 'cluster_id'])
+        .where('dataset_id', '=', datasetId)
+        .where('level', '=', level)
+        .where('media_id', 'in', mediaIds.slice(i, i + ID_CHUNK))
+        .execute();
+      for (const row of rows) out.set(row.media_id, row.cluster_id);
+    }
+    return out;
+  }
+
+  async findMedia(datasetId: string, mediaId: string): Promise<ExploreMediaRow | undefined> {
+    return this.db
+      .selectFrom('media')
+      .select(['id', 'dataset_id', 'media_type', 'status', 'file_name', 'original_media_uri', 'blob_key', 'thumb_key', 'sha256', 'file_size', 'format', 'width', 'height'])
+      .where('dataset_id', '=', datasetId)
+      .where('id', '=', mediaId)
+      .executeTakeFirst();
+  }
+
+  async findMediaIdByOriginalUri(datasetId: string, originalMediaUri: string): Promise<string | undefined> {
+    const row = await this.db
+      .selectFrom('media')
+      .select('id')
+      .where('dataset_id', '=', datasetId)
+      .where('original_media_uri', '=', originalMediaUri)
+      .orderBy('created_at')
+      .orderBy('id')
+      .executeTakeFirst();
+    return row?.id;
+  }
+
+  /** Members of the media's near-duplicate group at `threshold` (itself included), or null if it is in none. */
+  async duplicateGroup(datasetId: string, mediaId: string, threshold: number): Promise<string[] | null> {
+    const own = await this.db
+      .selectFrom('media_issues')
+      .select('group_id')
+      .where('dataset_id', '=', datasetId)
+      .where('media_id', '=', mediaId)
+      .where('issue_type', '=', 'duplicates')
+      .where('threshold', '=', threshold)
+      .executeTakeFirst();
+    if (!own?.group_id) return null;
+    const rows = await this.db
+      .selectFrom('media_issues')
+      .select('media_id')
+      .where('dataset_id', '=', datasetId)
+      .where('issue_type', '=', 'duplicates')
+      .where('threshold', '=', threshold)
+      .where('group_id', '=', own.group_id)
+      .orderBy('media_id')
+      .execute();
+    return rows.map((r) => r.media_id);
+  }
+
+  async vectorOf(datasetId: string, mediaId: string): Promise<{ modelId: string; vector: Float32Array } | undefined> {
+    const row = await this.db.selectFrom('embeddings').select(['model_id', 'vector']).where('dataset_id', '=', datasetId).where('media_id', '=', mediaId).executeTakeFirst();
+    return row && { modelId: row.model_id, vector: toFloat32(row.vector) };
+  }
+
+  async insertUploadAnchor(anchor: { id: string; datasetId: string; modelId: string; vector: Float32Array; createdBy: string; createdAt: string; expiresAt: string }): Promise<void> {
+    await this.db
+      .insertInto('upload_anchors')
+      .values({
+        id: anchor.id,
+        dataset_id: anchor.datasetId,
+        model_id: anchor.modelId,
+        vector: new Uint8Array(anchor.vector.buffer, anchor.vector.byteOffset, anchor.vector.byteLength),
+        created_by: anchor.createdBy,
+        created_at: anchor.createdAt,
+        expires_at: anchor.expiresAt,
+      })
+      .execute();
+  }
+
+  async findUploadAnchor(datasetId: string, id: string, now: string): Promise<{ modelId: string; vector: Float32Array } | undefined> {
+    const row = await this.db
+      .selectFrom('upload_anchors')
+      .select(['model_id', 'vector'])
+      .where('dataset_id', '=', datasetId)
+      .where('id', '=', id)
+      .where('expires_at', '>', now)
+      .executeTakeFirst();
+    return row && { modelId: row.model_id, vector: toFloat32(row.vector) };
+  }
+
+  async deleteExpiredUploadAnchors(now: string): Promise<void> {
+    await this.db.deleteFrom('upload_anchors').where('expires_at', '<=', now).execute();
+  }
+}
+
+/** The filter as one SQL condition on the media alias `m`; portable (SQLite and PostgreSQL). */
+function filterSql(filter: MediaFilter): RawBuilder<SqlBool> {
+  if (filter.matchNothing || filter.mediaTypes.length === 0) return sql<SqlBool>`1 = 0`;
+  const conditions: RawBuilder<unknown>[] = [sql`m.status = 'READY'`, sql`m.media_type in (${sql.join(filter.mediaTypes)})`];
+  for (const issue of filter.issues) {
+    const threshold = issue.threshold === null ? sql`` : sql` and i.threshold = ${issue.threshold}`;
+    const confidence = issue.minConfidence === null ? sql`` : sql` and i.confidence >= ${issue.minConfidence}`;
+    const exists = sql`exists (select 1 from media_issues i where i.media_id = m.id and i.issue_type = ${issue.issueType}${threshold}${confidence})`;
+    conditions.push(issue.mode === 'in' ? exists : sql`not ${exists}`);
+  }
+  for (const threshold of filter.duplicateThresholds) {
+    conditions.push(sql`exists (select 1 from media_issues d where d.media_id = m.id and d.issue_type = 'duplicates' and d.threshold = ${threshold})`);
+  }
+  for (const min of filter.minUniqueness) conditions.push(sql`m.uniqueness_score >= ${min}`);
+  for (const text of filter.textContains) {
+    const pattern = `%${text.toLowerCase().replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+    conditions.push(sql`(lower(m.file_name) like ${pattern} escape '\\' or lower(m.original_media_uri) like ${pattern} escape '\\')`);
+  }
+  return sql<SqlBool>`(${sql.join(conditions, sql` and `)})`;
+}
+
+function toFloat32(bytes: Uint8Array): Float32Array {
+  return new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength));
+}

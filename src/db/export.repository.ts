@@ -1,0 +1,119 @@
+import type { Kysely, Selectable } from 'kysely';
+import type { Database, MediaIssuesTable, MediaTable } from './schema.js';
+
+export type ExportMediaRow = Pick<
+  Selectable<MediaTable>,
+  | 'id'
+  | 'media_type'
+  | 'original_media_uri'
+  | 'file_name'
+  | 'blob_key'
+  | 'file_size'
+  | 'width'
+  | 'height'
+  | 'uniqueness_score'
+  | 'parent_media_id'
+  | 'frame_timestamp'
+>;
+
+export type ExportIssueRow = Pick<Selectable<MediaIssuesTable>, 'media_id' | 'issue_type' | 'confidence' | 'group_id' | 'threshold'>;
+
+/** What an export reads: exportable media a page at a time, and what indexing recorded about them. */
+export class ExportRepository {
+  constructor(private readonly db: Kysely<Database>) {}
+
+  /** READY images and video frames (never videos themselves), in id order after `afterId` (keyset paging). */
+  async pageExportable(datasetId: string, afterId: string | null, limit: number): Promise<ExportMediaRow[]> {
+    let query = this.db
+      .selectFrom('media')
+      .select(['id', 'media_type', 'original_media_uri', 'file_name', 'blob_key', 'file_size', 'width', 'height', 'uniqueness_score', 'parent_media_id', 'frame_timestamp'])
+      .where('dataset_id', '=', datasetId)
+      .where('status', '=', 'READY')
+      .where('media_type', 'in', ['image', 'video_frame']);
+    if (afterId !== null) query = query.where('id', '>', afterId);
+    return query.orderBy('id').limit(limit).execute();
+  }
+
+  async countExportable(datasetId: string): Promise<number> {
+    const row = await this.db
+      .selectFrom('media')
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .where('dataset_id', '=', datasetId)
+      .where('status', '=', 'READY')
+      .where('media_type', 'in', ['image', 'video_frame'])
+      .executeTakeFirstOrThrow();
+    return Number(row.n);
+  }
+
+  /** Issues of a page of media (callers pass at most a page of ids). */
+  async issuesOf(datasetId: string, mediaIds: string[]): Promise<ExportIssueRow[]> {
+    if (mediaIds.length === 0) return [];
+    return this.db
+      .selectFrom('media_issues')
+      .select(['media_id', 'issue_type', 'confidence', 'group_id', 'threshold'])
+      .where('dataset_id', '=', datasetId)
+      .where('media_id', 'in', mediaIds)
+      .orderBy('media_id')
+      .orderBy('issue_type')
+      .orderBy('threshold')
+      .execute();
+  }
+
+  /** media id → cluster id at one granularity (0 = finest). */
+  async clustersOf(datasetId: string, mediaIds: string[], level: number): Promise<Map<string, string>> {
+    if (mediaIds.length === 0) return new Map();
+    const rows = await this.db
+      .selectFrom('media_clusters')
+      .select(['media_id', 'cluster_id'])
+      .where('dataset_id', '=', datasetId)
+      .where('level', '=', level)
+      .where('media_id', 'in', mediaIds)
+      .execute();
+    return new Map(rows.map((r) => [r.media_id, r.cluster_id]));
+  }
+
+  /** media id → file name, for the videos that frames came from. */
+  async fileNamesOf(mediaIds: string[]): Promise<Map<string, string>> {
+    if (mediaIds.length === 0) return new Map();
+    const rows = await this.db.selectFrom('media').select(['id', 'file_name']).where('id', 'in', mediaIds).execute();
+    return new Map(rows.map((r) => [r.id, r.file_name]));
+  }
+
+  /** Which of `mediaIds` belong to cluster `clusterId` (at whatever level it is). */
+  async membersOfCluster(datasetId: string, clusterId: string, mediaIds: string[]): Promise<Set<string>> {
+    if (mediaIds.length === 0) return new Set();
+    const rows = await this.db
+      .selectFrom('media_clusters')
+      .select('media_id')
+      .where('dataset_id', '=', datasetId)
+      .where('cluster_id', '=', clusterId)
+      .where('media_id', 'in', mediaIds)
+      .execute();
+    return new Set(rows.map((r) => r.media_id));
+  }
+
+  async clusterExists(datasetId: string, clusterId: string): Promise<boolean> {
+    const row = await this.db
+      .selectFrom('clusters')
+      .select('cluster_id')
+      .where('dataset_id', '=', datasetId)
+      .where('cluster_id', '=', clusterId)
+      .executeTakeFirst();
+    return row !== undefined;
+  }
+
+  /** The subset of `mediaIds` that are media of this dataset (chunked: bind parameters are capped). */
+  async existingMediaIds(datasetId: string, mediaIds: string[]): Promise<Set<string>> {
+    const found = new Set<string>();
+    for (let i = 0; i < mediaIds.length; i += 500) {
+      const rows = await this.db
+        .selectFrom('media')
+        .select('id')
+        .where('dataset_id', '=', datasetId)
+        .where('id', 'in', mediaIds.slice(i, i + 500))
+        .execute();
+      for (const r of rows) found.add(r.id);
+    }
+    return found;
+  }
+}

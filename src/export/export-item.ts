@@ -1,0 +1,206 @@
+import type { ExportIssueRow, ExportMediaRow } from '../db/export.repository.js';
+
+export const EXPORT_SCHEMA_VERSION = '1.1';
+
+export type ExportFormat = 'json' | 'parquet';
+
+export interface IssueProperties {
+  issue_type: string;
+  confidence: number;
+  duplicate_group_id: string | null;
+  duplicate_threshold: number | null;
+}
+
+export type MetadataItem =
+  | { type: 'issue'; properties: IssueProperties }
+  | { type: 'video_info'; properties: { video_name: string | null; frame_timestamp: number | null } };
+
+/** One entry of `media_items` in metadata.json (Visual Layer's export layout, schema 1.1). */
+export interface ExportItem {
+  media_id: string;
+  media_type: 'image' | 'video_frame';
+  file_name: string;
+  file_path: string;
+  file_size: string;
+  uniqueness_score: number | null;
+  height: number | null;
+  width: number | null;
+  url: string;
+  cluster_id: string | null;
+  /** Where the image lies under `images/` (only when the export includes images). */
+  image_filename?: string;
+  metadata_items: MetadataItem[];
+}
+
+export interface ExportInfo {
+  schema_version: string;
+  dataset: string;
+  description: string;
+  dataset_url: string;
+  export_time: string;
+  dataset_creation_time: string;
+  exported_by: string;
+  total_media_items: number;
+}
+
+/** `48.27KB`, as Visual Layer writes sizes (1024-based, two decimals). */
+export function humanFileSize(bytes: number): string {
+  const units = ['B', 'KB', 'MB', 'GB', 'TB'];
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit++;
+  }
+  return unit === 0 ? `${bytes}B` : `${value.toFixed(2)}${units[unit]}`;
+}
+
+/** The name of a media item's bytes under `images/`: the media id keeps names from colliding. */
+export function imageFilename(media: Pick<ExportMediaRow, 'id' | 'file_name'>): string {
+  const safe = media.file_name.replace(/[\\/\0]/g, '_').replace(/^\.+/, '_') || 'image';
+  return `${media.id}_${safe}`;
+}
+
+export interface ItemContext {
+  baseUrl: string;
+  datasetId: string;
+  issues: ExportIssueRow[];
+  clusterId: string | null;
+  videoName: string | null;
+  includeImages: boolean;
+}
+
+export function toExportItem(media: ExportMediaRow, context: ItemContext): ExportItem {
+  const metadataItems: MetadataItem[] = context.issues.map((issue) => ({
+    type: 'issue',
+    properties: {
+      issue_type: issue.issue_type,
+      confidence: issue.confidence,
+      duplicate_group_id: issue.issue_type === 'duplicates' ? issue.group_id : null,
+      duplicate_threshold: issue.issue_type === 'duplicates' ? issue.threshold : null,
+    },
+  }));
+  if (media.media_type === 'video_frame') {
+    metadataItems.push({ type: 'video_info', properties: { video_name: context.videoName, frame_timestamp: media.frame_timestamp } });
+  }
+  return {
+    media_id: media.id,
+    media_type: media.media_type === 'video_frame' ? 'video_frame' : 'image',
+    file_name: media.file_name,
+    file_path: media.original_media_uri,
+    file_size: humanFileSize(media.file_size),
+    uniqueness_score: media.uniqueness_score,
+    height: media.height,
+    width: media.width,
+    url: `${context.baseUrl}/dataset/${context.datasetId}/data/image/${media.id}`,
+    cluster_id: context.clusterId,
+    ...(context.includeImages ? { image_filename: imageFilename(media) } : {}),
+    metadata_items: metadataItems,
+  };
+}
+
+/** One flat row of metadata.parquet; column order is the order of PARQUET_COLUMNS. */
+export interface ParquetRow {
+  media_id: string;
+  media_type: string;
+  image_filename: string | null;
+  file_name: string;
+  file_path: string;
+  file_size: string;
+  file_size_bytes: number;
+  width: number | null;
+  height: number | null;
+  uniqueness_score: number | null;
+  cluster_id: string | null;
+  url: string;
+  video_name: string | null;
+  frame_timestamp: number | null;
+  is_duplicate: boolean;
+  /** The loosest level (lowest threshold) the media is grouped at; every level is in `duplicate_groups`. */
+  duplicate_group_id: string | null;
+  duplicate_threshold: number | null;
+  /** JSON array of `{"duplicate_threshold","duplicate_group_id","confidence"}`, one per level. */
+  duplicate_groups: string | null;
+  is_outlier: boolean;
+  outlier_confidence: number | null;
+  is_blur: boolean;
+  blur_confidence: number | null;
+  is_dark: boolean;
+  dark_confidence: number | null;
+  is_bright: boolean;
+  bright_confidence: number | null;
+  /** JSON array of every issue's properties, as in metadata.json. */
+  issues: string;
+}
+
+export type ParquetColumnType = 'VARCHAR' | 'BIGINT' | 'INTEGER' | 'DOUBLE' | 'BOOLEAN';
+
+export const PARQUET_COLUMNS: ReadonlyArray<readonly [keyof ParquetRow, ParquetColumnType]> = [
+  ['media_id', 'VARCHAR'],
+  ['media_type', 'VARCHAR'],
+  ['image_filename', 'VARCHAR'],
+  ['file_name', 'VARCHAR'],
+  ['file_path', 'VARCHAR'],
+  ['file_size', 'VARCHAR'],
+  ['file_size_bytes', 'BIGINT'],
+  ['width', 'INTEGER'],
+  ['height', 'INTEGER'],
+  ['uniqueness_score', 'DOUBLE'],
+  ['cluster_id', 'VARCHAR'],
+  ['url', 'VARCHAR'],
+  ['video_name', 'VARCHAR'],
+  ['frame_timestamp', 'DOUBLE'],
+  ['is_duplicate', 'BOOLEAN'],
+  ['duplicate_group_id', 'VARCHAR'],
+  ['duplicate_threshold', 'DOUBLE'],
+  ['duplicate_groups', 'VARCHAR'],
+  ['is_outlier', 'BOOLEAN'],
+  ['outlier_confidence', 'DOUBLE'],
+  ['is_blur', 'BOOLEAN'],
+  ['blur_confidence', 'DOUBLE'],
+  ['is_dark', 'BOOLEAN'],
+  ['dark_confidence', 'DOUBLE'],
+  ['is_bright', 'BOOLEAN'],
+  ['bright_confidence', 'DOUBLE'],
+  ['issues', 'VARCHAR'],
+];
+
+export function toParquetRow(item: ExportItem, media: ExportMediaRow, includeImages: boolean): ParquetRow {
+  const issues = item.metadata_items.flatMap((m) => (m.type === 'issue' ? [m.properties] : []));
+  const video = item.metadata_items.find((m) => m.type === 'video_info');
+  const duplicates = issues.filter((i) => i.issue_type === 'duplicates').sort((a, b) => (a.duplicate_threshold ?? 0) - (b.duplicate_threshold ?? 0));
+  const loosest = duplicates[0];
+  const confidenceOf = (type: string) => issues.find((i) => i.issue_type === type)?.confidence ?? null;
+  return {
+    media_id: item.media_id,
+    media_type: item.media_type,
+    image_filename: includeImages ? imageFilename(media) : null,
+    file_name: item.file_name,
+    file_path: item.file_path,
+    file_size: item.file_size,
+    file_size_bytes: media.file_size,
+    width: item.width,
+    height: item.height,
+    uniqueness_score: item.uniqueness_score,
+    cluster_id: item.cluster_id,
+    url: item.url,
+    video_name: video?.type === 'video_info' ? video.properties.video_name : null,
+    frame_timestamp: video?.type === 'video_info' ? video.properties.frame_timestamp : null,
+    is_duplicate: loosest !== undefined,
+    duplicate_group_id: loosest?.duplicate_group_id ?? null,
+    duplicate_threshold: loosest?.duplicate_threshold ?? null,
+    duplicate_groups:
+      duplicates.length > 0
+        ? JSON.stringify(duplicates.map((d) => ({ duplicate_threshold: d.duplicate_threshold, duplicate_group_id: d.duplicate_group_id, confidence: d.confidence })))
+        : null,
+    is_outlier: confidenceOf('outliers') !== null,
+    outlier_confidence: confidenceOf('outliers'),
+    is_blur: confidenceOf('blur') !== null,
+    blur_confidence: confidenceOf('blur'),
+    is_dark: confidenceOf('dark') !== null,
+    dark_confidence: confidenceOf('dark'),
+    is_bright: confidenceOf('bright') !== null,
+    bright_confidence: confidenceOf('bright'),
+    issues: JSON.stringify(issues),
+  };
+}
