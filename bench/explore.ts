@@ -1,7 +1,8 @@
 /**
  * npm run bench:explore -- [--n 100000]
  *
- * Latency of explore pages and anchor search on a large dataset, through the real HTTP app
+ * Latency of explore pages and anchor search on a large dataset, and the time and peak memory of
+ * exporting it, through the real HTTP app
  * (app.inject: routing, auth, validation, services, SQLite, the persisted vector index). The dataset
  * is synthetic — media rows and 448-d vectors written straight through the repositories, then indexed
  * by the real indexer — because decoding 100k real images would take the whole benchmark's budget.
@@ -120,9 +121,23 @@ try {
     await measure('explore with VQL issues=duplicates', () => `/api/v1/explore/${dataset.id}?vql=${vql}`),
     await measure('anchor search (MEDIA), top clusters', (i) => `/api/v1/explore/${dataset.id}?anchor_type=MEDIA&anchor_media_id=${ids[(i * 4999) % n]}`),
   ];
+  // Export: the whole dataset's metadata (json and parquet) through the same writer the job uses.
+  const exportRuns: { format: 'json' | 'parquet'; seconds: number; peakMiB: number; bytes: number }[] = [];
+  for (const format of ['json', 'parquet'] as const) {
+    const out = path.join(dataDir, `export.${format}.zip`);
+    let peak = process.memoryUsage().rss;
+    const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 25);
+    const t0 = performance.now();
+    await container.services.exports.exportToFile(dataset.id, { format, includeImages: false, baseUrl: 'http://127.0.0.1:8080', exportedBy: 'bench' }, out);
+    clearInterval(sampler);
+    exportRuns.push({ format, seconds: (performance.now() - t0) / 1000, peakMiB: peak / 1024 ** 2, bytes: fs.statSync(out).size });
+  }
+
   console.log(`bench:explore — ${n} media, ${DIM}-d vectors; insert ${insertSeconds.toFixed(1)} s, index ${indexSeconds.toFixed(1)} s; ${SAMPLES} requests each`);
   console.log('| request | p50 ms | p99 ms |\n| --- | --- | --- |');
   for (const r of results) console.log(`| ${r.label} | ${r.p50.toFixed(1)} | ${r.p99.toFixed(1)} |`);
+  console.log('\n| export (all media, metadata only) | time | peak RSS | zip size |\n| --- | --- | --- | --- |');
+  for (const e of exportRuns) console.log(`| ${e.format} | ${e.seconds.toFixed(1)} s | ${e.peakMiB.toFixed(0)} MiB | ${(e.bytes / 1024 ** 2).toFixed(1)} MiB |`);
   await app.close();
 } finally {
   await container.close();
