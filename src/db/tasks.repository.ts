@@ -27,8 +27,37 @@ export class OperationLockedError extends Error {
   }
 }
 
+export interface NewTask {
+  id: string;
+  datasetId: string;
+  taskType: TaskType;
+  createdBy: string;
+  createdAt: string;
+  statusMessage: string;
+  /** Mutating tasks hold the dataset's operation lock while active. */
+  holdsLock: boolean;
+}
+
 export class TasksRepository {
   constructor(private readonly db: Kysely<Database>) {}
+
+  /** Inserts a task as INITIALIZING; see `insert` for the lock. */
+  async insertNew(task: NewTask): Promise<void> {
+    await this.insert({
+      id: task.id,
+      dataset_id: task.datasetId,
+      task_type: task.taskType,
+      status: 'INITIALIZING',
+      status_message: task.statusMessage,
+      progress: 0,
+      error_message: null,
+      created_by: task.createdBy,
+      created_at: task.createdAt,
+      start_time: null,
+      end_time: null,
+      holds_lock: task.holdsLock ? 1 : 0,
+    });
+  }
 
   /**
    * Inserts a task. One that holds the lock fails with OperationLockedError when another active

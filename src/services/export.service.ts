@@ -96,19 +96,14 @@ export class ExportService {
       requestedAt: now,
     };
     await this.blobs.putBuffer(exportKeys.request(datasetId, id), Buffer.from(JSON.stringify(request)));
-    await this.tasks.insert({
+    await this.tasks.insertNew({
       id,
-      dataset_id: datasetId,
-      task_type: 'EXPORT',
-      status: 'INITIALIZING',
-      status_message: input.selection ? 'Selective export queued' : 'Export queued',
-      progress: 0,
-      error_message: null,
-      created_by: userId,
-      created_at: now,
-      start_time: null,
-      end_time: null,
-      holds_lock: 0,
+      datasetId,
+      taskType: 'EXPORT',
+      createdBy: userId,
+      createdAt: now,
+      statusMessage: input.selection ? 'Selective export queued' : 'Export queued',
+      holdsLock: false,
     });
     await this.queue.enqueue('dataset.export', { datasetId, exportId: id }, { jobId: exportJobId(id), maxAttempts: 2 });
     return { id };

@@ -130,19 +130,14 @@ export class IngestionService {
     const now = this.clock.now().toISOString();
     const taskId = crypto.randomUUID();
     try {
-      await this.tasks.insert({
+      await this.tasks.insertNew({
         id: taskId,
-        dataset_id: datasetId,
-        task_type: 'DATASET_CREATION',
-        status: 'INITIALIZING',
-        status_message: 'Queued',
-        progress: 0,
-        error_message: null,
-        created_by: userId,
-        created_at: now,
-        start_time: null,
-        end_time: null,
-        holds_lock: 1,
+        datasetId,
+        taskType: 'DATASET_CREATION',
+        createdBy: userId,
+        createdAt: now,
+        statusMessage: 'Queued',
+        holdsLock: true,
       });
     } catch (error) {
       if (error instanceof OperationLockedError) {
