@@ -79,7 +79,7 @@ export class ExploreRepository {
         .select((eb) => eb.fn.countAll<number>().as('size'))
         .where('mc.dataset_id', '=', datasetId)
         .where('mc.level', '=', level)
-        .where(filterSql(filter))
+        .where(filterSql(datasetId, filter))
         .groupBy(['mc.cluster_id', 'c.representative_media_id'])
         .orderBy('size', 'desc')
         .orderBy('mc.cluster_id')
@@ -102,7 +102,7 @@ export class ExploreRepository {
         'in',
         page.map((p) => p.cluster_id),
       )
-      .where(filterSql(filter))
+      .where(filterSql(datasetId, filter))
       .groupBy('mc.cluster_id')
       .execute();
     const byCluster = new Map(counts.map((c) => [c.cluster_id, c]));
@@ -133,7 +133,7 @@ export class ExploreRepository {
       .where('mc.dataset_id', '=', datasetId)
       .where('mc.level', '=', level)
       .where('mc.cluster_id', 'in', clusterIds)
-      .where(filterSql(filter));
+      .where(filterSql(datasetId, filter));
     const rows = await this.db.selectFrom(ranked.as('r')).selectAll().where('rn', '<=', perCluster).orderBy('rn').execute();
     return rows.map(({ rn: _rn, ...row }) => row);
   }
@@ -151,7 +151,7 @@ export class ExploreRepository {
       .select(sql<number>`count(distinct mc.cluster_id)`.as('n'))
       .where('mc.dataset_id', '=', datasetId)
       .where('mc.level', '=', level)
-      .where(filterSql(filter))
+      .where(filterSql(datasetId, filter))
       .executeTakeFirstOrThrow();
     return Number(row.n);
   }
@@ -172,7 +172,7 @@ export class ExploreRepository {
         .select('m.id')
         .where('m.dataset_id', '=', datasetId)
         .where('m.id', 'in', ids.slice(i, i + ID_CHUNK))
-        .where(filterSql(filter))
+        .where(filterSql(datasetId, filter))
         .execute();
       for (const row of rows) passing.add(row.id);
     }
@@ -289,17 +289,20 @@ export class ExploreRepository {
 }
 
 /** The filter as one SQL condition on the media alias `m`; portable (SQLite and PostgreSQL). */
-function filterSql(filter: MediaFilter): RawBuilder<SqlBool> {
+// Issue filters are `m.id [not] in (…)` over the dataset's issues rather than a correlated EXISTS per
+// row: SQLite builds the (usually small) set once from the media_issues index instead of probing it
+// for every media of the level.
+function filterSql(datasetId: string, filter: MediaFilter): RawBuilder<SqlBool> {
   if (filter.matchNothing || filter.mediaTypes.length === 0) return sql<SqlBool>`1 = 0`;
   const conditions: RawBuilder<unknown>[] = [sql`m.status = 'READY'`, sql`m.media_type in (${sql.join(filter.mediaTypes)})`];
   for (const issue of filter.issues) {
     const threshold = issue.threshold === null ? sql`` : sql` and i.threshold = ${issue.threshold}`;
     const confidence = issue.minConfidence === null ? sql`` : sql` and i.confidence >= ${issue.minConfidence}`;
-    const exists = sql`exists (select 1 from media_issues i where i.media_id = m.id and i.issue_type = ${issue.issueType}${threshold}${confidence})`;
-    conditions.push(issue.mode === 'in' ? exists : sql`not ${exists}`);
+    const ids = sql`(select i.media_id from media_issues i where i.dataset_id = ${datasetId} and i.issue_type = ${issue.issueType}${threshold}${confidence})`;
+    conditions.push(issue.mode === 'in' ? sql`m.id in ${ids}` : sql`m.id not in ${ids}`);
   }
   for (const threshold of filter.duplicateThresholds) {
-    conditions.push(sql`exists (select 1 from media_issues d where d.media_id = m.id and d.issue_type = 'duplicates' and d.threshold = ${threshold})`);
+    conditions.push(sql`m.id in (select d.media_id from media_issues d where d.dataset_id = ${datasetId} and d.issue_type = 'duplicates' and d.threshold = ${threshold})`);
   }
   for (const min of filter.minUniqueness) conditions.push(sql`m.uniqueness_score >= ${min}`);
   for (const text of filter.textContains) {
