@@ -141,7 +141,10 @@ const floorSeconds = await decodeFloor(files);
 global.gc?.();
 peakRss = process.memoryUsage().rss;
 const rssBefore = peakRss;
+const cpuBefore = process.cpuUsage();
 const run = await pipeline(files);
+const cpu = process.cpuUsage(cpuBefore);
+const pipelineCores = (cpu.user + cpu.system) / 1e6 / (run.processSeconds + run.uploadSeconds);
 const pipelinePeakRss = peakRss;
 const floorAgain = await decodeFloor(files);
 const floor = Math.min(floorSeconds, floorAgain);
@@ -154,6 +157,7 @@ const rows: [string, string][] = [
   ['full pipeline, process_files → READY', `${rate(run.processSeconds)} img/s`],
   ['ratio pipeline / floor', (floor / run.processSeconds).toFixed(2)],
   ['upload (stream, hash, store)', `${rate(run.uploadSeconds)} img/s`],
+  ['CPU busy during upload + pipeline', `${pipelineCores.toFixed(2)} of ${cores} cores`],
   ['per core, full pipeline', `${(files.length / run.processSeconds / cores).toFixed(1)} img/s/core`],
   ['peak RSS during the pipeline', `${(pipelinePeakRss / 1024 ** 2).toFixed(0)} MiB (${(rssBefore / 1024 ** 2).toFixed(0)} MiB before it)`],
   ['stage: decode + thumbnail + raster', `${split.decodeMs.toFixed(2)} ms/img (wall, ${cores} at once)`],

@@ -33,6 +33,8 @@ export class SqlJobQueue implements JobQueue {
   private wakeTimer: NodeJS.Timeout | null = null;
   private heartbeatTimer: NodeJS.Timeout | null = null;
   private pumping = false;
+  /** A wake-up that arrived while pumping: pump once more, or work enqueued meanwhile waits for the poll. */
+  private wokenWhilePumping = false;
 
   constructor(
     private readonly db: Kysely<Database>,
@@ -104,12 +106,19 @@ export class SqlJobQueue implements JobQueue {
 
   /** Claims jobs until every slot is busy or nothing is ready; then polls for work from other processes. */
   private async pump(): Promise<void> {
-    if (this.pumping) return;
+    if (this.pumping) {
+      this.wokenWhilePumping = true;
+      return;
+    }
     this.pumping = true;
     try {
       while (!this.stopped && this.running.size < this.options.concurrency) {
+        this.wokenWhilePumping = false;
         const job = await this.claim();
-        if (!job) break;
+        if (!job) {
+          if (this.wokenWhilePumping) continue;
+          break;
+        }
         const execution = this.execute(job).finally(() => {
           this.running.delete(job.id);
           this.wake();
