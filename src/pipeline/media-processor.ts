@@ -61,20 +61,8 @@ export class MediaProcessor {
     const decoded = await this.blobs.withLocalFile(media.blob_key, (file) => this.images.decode(file));
     const thumbKey = blobKeys.thumbnail(media.dataset_id, media.id);
     await this.blobs.putBuffer(thumbKey, decoded.thumbnail);
-    const quality = computeQuality(decoded.raster);
     return {
-      outcome: {
-        id: media.id,
-        ok: true,
-        width: decoded.width,
-        height: decoded.height,
-        format: decoded.format,
-        thumbKey,
-        durationSeconds: null,
-        quality,
-        issues: qualityIssues(quality),
-        vector: null,
-      },
+      outcome: { id: media.id, ok: true, ...stillFacts(decoded, decoded.format, thumbKey, decoded.raster) },
       raster: decoded.raster,
       frames: [],
     };
@@ -138,7 +126,6 @@ export class MediaProcessor {
     const decoded = await this.images.thumbnailFromBuffer(jpeg);
     await this.blobs.putBuffer(blobKey, jpeg);
     await this.blobs.putBuffer(thumbKey, decoded.thumbnail);
-    const quality = computeQuality(decoded.raster);
     const videoPath = video.original_media_uri;
     const frame: ProcessedFrame = {
       row: {
@@ -156,20 +143,17 @@ export class MediaProcessor {
         frame_timestamp: timestamp,
         created_at: video.created_at,
       },
-      facts: {
-        width: size.width,
-        height: size.height,
-        format: 'jpeg',
-        thumbKey,
-        durationSeconds: null,
-        quality,
-        issues: qualityIssues(quality),
-        vector: null,
-      },
+      facts: stillFacts(size, 'jpeg', thumbKey, decoded.raster),
       raster: decoded.raster,
     };
     return { frame, thumbnail: decoded.thumbnail };
   }
+}
+
+/** The facts of a still picture (an image or a video frame): quality and its issues come from the raster. */
+function stillFacts(size: { width: number; height: number }, format: string, thumbKey: string, raster: Raster): MediaFacts {
+  const quality = computeQuality(raster);
+  return { width: size.width, height: size.height, format, thumbKey, durationSeconds: null, quality, issues: qualityIssues(quality), vector: null };
 }
 
 function failed(id: string, error: string): ProcessedMedia {

@@ -1,6 +1,6 @@
 import type { DatasetsRepository } from '../db/datasets.repository.js';
 import type { IndexRepository } from '../db/index.repository.js';
-import type { DerivedMedia, MediaRepository } from '../db/media.repository.js';
+import type { DerivedMedia, MediaCounts, MediaRepository } from '../db/media.repository.js';
 import type { TasksRepository } from '../db/tasks.repository.js';
 import type { JobQueue } from '../jobs/job-queue.js';
 import { INGEST_BATCH_SIZE, jobIds } from '../jobs/pipeline.js';
@@ -97,10 +97,7 @@ export class ProcessingService {
     const progress = total === 0 ? INGEST_PROGRESS_SHARE : Math.floor((INGEST_PROGRESS_SHARE * (counts.ready + counts.failed)) / total);
     await this.datasets.update(datasetId, {
       progress,
-      n_images: counts.readyByType.image,
-      n_videos: counts.readyByType.video,
-      n_video_frames: counts.readyByType.video_frame,
-      n_failed: counts.failed,
+      ...countColumns(counts),
       updated_at: this.clock.now().toISOString(),
     });
     await this.tasks.update(taskId, { progress, status_message: `Processed ${counts.ready + counts.failed} of ${total} files` });
@@ -125,10 +122,7 @@ export class ProcessingService {
     await this.datasets.update(datasetId, {
       status: 'READY',
       progress: 100,
-      n_images: counts.readyByType.image,
-      n_videos: counts.readyByType.video,
-      n_video_frames: counts.readyByType.video_frame,
-      n_failed: counts.failed,
+      ...countColumns(counts),
       fatal_error_msg: null,
       embedding_config: JSON.stringify(embeddingConfig),
       updated_at: now,
@@ -181,6 +175,16 @@ export class ProcessingService {
     const task = await this.tasks.findById(taskId);
     return task !== undefined && (task.status === 'INITIALIZING' || task.status === 'RUNNING') && (await this.datasets.findById(datasetId)) !== undefined;
   }
+}
+
+/** The dataset's counters as SPEC §2 defines them: n_images counts stills that decoded, not frames or failures. */
+function countColumns(counts: MediaCounts) {
+  return {
+    n_images: counts.readyByType.image,
+    n_videos: counts.readyByType.video,
+    n_video_frames: counts.readyByType.video_frame,
+    n_failed: counts.failed,
+  };
 }
 
 async function mapConcurrently<T, R>(items: T[], concurrency: number, fn: (item: T) => Promise<R>): Promise<R[]> {

@@ -1,9 +1,8 @@
 import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { DatasetsService } from '../../services/datasets.service.js';
 import { currentUser } from '../plugins/auth.js';
-import { DatasetIdParams } from './schemas.js';
+import { DatasetIdParams, Nullable } from './schemas.js';
 
-const Nullable = <T extends ReturnType<typeof Type.String>>(t: T) => Type.Union([t, Type.Null()]);
 
 const FailedFile = Type.Object({
   media_id: Type.String(),

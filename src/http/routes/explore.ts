@@ -3,9 +3,8 @@ import type { Config } from '../../config.js';
 import type { ExploreService } from '../../services/explore.service.js';
 import { currentUser } from '../plugins/auth.js';
 import { mediaUris, requestBaseUrl } from '../request-base-url.js';
-import { DatasetIdParams } from './schemas.js';
+import { DatasetIdParams, Nullable } from './schemas.js';
 
-const Nullable = <T extends ReturnType<typeof Type.Number | typeof Type.String>>(t: T) => Type.Union([t, Type.Null()]);
 const EntityType = Type.Union([Type.Literal('IMAGES'), Type.Literal('OBJECTS'), Type.Literal('VIDEOS')]);
 
 const Preview = Type.Object({

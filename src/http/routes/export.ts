@@ -3,7 +3,7 @@ import type { ExportSelection } from '../../export/export-writer.js';
 import type { ExportService } from '../../services/export.service.js';
 import { currentUser } from '../plugins/auth.js';
 import { requestBaseUrl } from '../request-base-url.js';
-import { DatasetIdParams } from './schemas.js';
+import { DatasetIdParams, Nullable } from './schemas.js';
 
 const tags = ['export'];
 
@@ -25,7 +25,6 @@ const ClusterSelectionItem = Type.Object({
   }),
 });
 
-const Nullable = <T extends Parameters<typeof Type.Union>[0][number]>(t: T) => Type.Union([t, Type.Null()]);
 
 const ExportStatusResponse = Type.Object({
   id: Type.String(),

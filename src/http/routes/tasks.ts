@@ -2,22 +2,22 @@ import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typ
 import { TASK_STATUSES, TASK_TYPES } from '../../domain/tasks.js';
 import type { TasksService } from '../../services/tasks.service.js';
 import { currentUser } from '../plugins/auth.js';
+import { Nullable } from './schemas.js';
 
-const Nullable = (t = Type.String()) => Type.Union([t, Type.Null()]);
 
 const TaskResponse = Type.Object({
   task_id: Type.String(),
   dataset_id: Type.String(),
-  dataset_name: Nullable(),
-  dataset_status: Nullable(),
-  created_by: Nullable(),
+  dataset_name: Nullable(Type.String()),
+  dataset_status: Nullable(Type.String()),
+  created_by: Nullable(Type.String()),
   task_type: Type.String(),
   status: Type.String(),
-  status_message: Nullable(),
+  status_message: Nullable(Type.String()),
   progress_percentage: Type.Integer(),
-  error_message: Nullable(),
-  start_time: Nullable(),
-  end_time: Nullable(),
+  error_message: Nullable(Type.String()),
+  start_time: Nullable(Type.String()),
+  end_time: Nullable(Type.String()),
   created_at: Type.String(),
 });
 
