@@ -21,6 +21,35 @@ export interface Config {
   readonly logLevel: string;
   readonly model: ModelConfig;
   readonly video: VideoConfig;
+  /** `VIZDEX_ADD_MEDIA_ENABLED`: false answers add_media with 403, as Visual Layer's switch does. */
+  readonly addMediaEnabled: boolean;
+  readonly s3: S3Config;
+  readonly archives: ArchiveConfig;
+  readonly pipelineService: PipelineServiceConfig;
+}
+
+/** S3-compatible access: AWS, MinIO, Ceph… Credentials come from the standard AWS chain. */
+export interface S3Config {
+  endpoint: string | null;
+  forcePathStyle: boolean;
+  region: string | null;
+  stsEndpoint: string | null;
+}
+
+export interface ArchiveConfig {
+  maxEntries: number;
+  maxTotalBytes: number;
+  maxCompressionRatio: number;
+}
+
+/** The on-prem pipeline service (no auth, so loopback by default; `path` confined to `roots`). */
+export interface PipelineServiceConfig {
+  host: string;
+  port: number;
+  /** Absolute folders `path` must lie in; empty = unrestricted. */
+  roots: string[];
+  /** Email of the user that owns datasets it creates; null = the first admin. */
+  owner: string | null;
 }
 
 /** `builtin` needs no download; an ONNX image model (DINOv2, CLIP…) is read from a local file. */
@@ -42,7 +71,9 @@ export interface VideoConfig {
   maxFramesPerVideo: number;
 }
 
-export type ConfigFlags = Partial<Record<'host' | 'port' | 'dataDir' | 'model', string | number | undefined>>;
+export type ConfigFlags = Partial<
+  Record<'host' | 'port' | 'dataDir' | 'model' | 'pipelinePort' | 'pipelineHost' | 'roots' | 'owner', string | number | undefined>
+>;
 
 export class ConfigError extends Error {
   constructor(readonly problems: string[]) {
@@ -159,7 +190,47 @@ export function loadConfig(flags: ConfigFlags = {}, env: NodeJS.ProcessEnv = pro
       sceneThreshold: num('VIZDEX_VIDEO_SCENE_THRESHOLD', 0.3, 0, 1),
       maxFramesPerVideo: int(undefined, 'VIZDEX_VIDEO_MAX_FRAMES', 300, 1, 100_000),
     },
+    addMediaEnabled: bool('VIZDEX_ADD_MEDIA_ENABLED', true),
+    s3: {
+      endpoint: optionalUrl(env.VIZDEX_S3_ENDPOINT ?? env.AWS_ENDPOINT_URL_S3 ?? env.AWS_ENDPOINT_URL, 'VIZDEX_S3_ENDPOINT', problems),
+      forcePathStyle: bool('VIZDEX_S3_FORCE_PATH_STYLE', false),
+      region: env.AWS_REGION?.trim() || env.AWS_DEFAULT_REGION?.trim() || null,
+      stsEndpoint: optionalUrl(env.VIZDEX_STS_ENDPOINT ?? env.AWS_ENDPOINT_URL_STS, 'VIZDEX_STS_ENDPOINT', problems),
+    },
+    archives: {
+      maxEntries: int(undefined, 'VIZDEX_ARCHIVE_MAX_ENTRIES', 100_000, 1, 100_000_000),
+      maxTotalBytes: int(undefined, 'VIZDEX_ARCHIVE_MAX_BYTES', 50 * GiB, 1, Number.MAX_SAFE_INTEGER),
+      maxCompressionRatio: int(undefined, 'VIZDEX_ARCHIVE_MAX_RATIO', 200, 1, 1_000_000),
+    },
+    pipelineService: {
+      host: str(flags.pipelineHost, 'VIZDEX_PIPELINE_HOST', '127.0.0.1'),
+      port: int(flags.pipelinePort, 'VIZDEX_PIPELINE_PORT', 2080, 0, 65535),
+      roots: pipelineRoots(flags.roots !== undefined ? String(flags.roots) : env.VIZDEX_PIPELINE_ROOTS, problems),
+      owner: (flags.owner !== undefined ? String(flags.owner) : env.VIZDEX_PIPELINE_OWNER)?.trim() || null,
+    },
   };
   if (problems.length > 0) throw new ConfigError(problems);
   return Object.freeze(config);
+}
+
+function optionalUrl(raw: string | undefined, key: string, problems: string[]): string | null {
+  const value = raw?.trim();
+  if (!value) return null;
+  try {
+    const url = new URL(value);
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Error('not http(s)');
+    return value.replace(/\/+$/, '');
+  } catch {
+    problems.push(`${key}: expected an http(s) URL, got "${value}"`);
+    return null;
+  }
+}
+
+function pipelineRoots(raw: string | undefined, problems: string[]): string[] {
+  if (!raw?.trim()) return [];
+  const roots = raw.split(',').map((r) => r.trim()).filter((r) => r !== '');
+  for (const root of roots) {
+    if (!path.isAbsolute(root)) problems.push(`VIZDEX_PIPELINE_ROOTS: "${root}" is not an absolute path`);
+  }
+  return roots.map((r) => path.resolve(r));
 }

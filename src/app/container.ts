@@ -37,12 +37,20 @@ import { TasksService } from '../services/tasks.service.js';
 import type { BlobStore } from '../storage/blob-store.js';
 import { LocalBlobStore } from '../storage/local-blob-store.js';
 import { UploadStaging } from '../storage/upload-staging.js';
+import { MediaImportsRepository } from '../db/media-imports.repository.js';
+import { AddMediaService } from '../services/add-media.service.js';
+import { MediaImportService } from '../services/media-import.service.js';
+import { HttpSourceAdapter } from '../sources/http-source.js';
+import { LocalFolderSourceAdapter } from '../sources/local-folder-source.js';
+import { MediaSources } from '../sources/media-sources.js';
+import { assumeRole, S3SourceAdapter } from '../sources/s3-source.js';
 
 export interface Services {
   access: AccessService;
   auth: AuthService;
   datasets: DatasetsService;
   ingestion: IngestionService;
+  addMedia: AddMediaService;
   sharing: SharingService;
   tasks: TasksService;
   processing: ProcessingService;
@@ -86,12 +94,44 @@ export async function createContainer(config: Config, options: ContainerOptions 
   const tasksRepo = new TasksRepository(db);
 
   const access = new AccessService(datasetsRepo);
+  const sources = new MediaSources(
+    [new S3SourceAdapter(config.s3), new LocalFolderSourceAdapter(), new HttpSourceAdapter()],
+    path.join(config.dataDir, 'tmp', 'manifests'),
+  );
+  const imports = new MediaImportService(new MediaImportsRepository(db), mediaRepo, sources, blobs, staging, keyring, clock, {
+    maxFileBytes: config.maxFileBytes,
+    archive: config.archives,
+    roots: config.pipelineService.roots,
+    fetchConcurrency: 8,
+  });
   const auth = new AuthService(users, keyring, clock, { openSignup: config.openSignup });
   const datasets = new DatasetsService(datasetsRepo, mediaRepo, tasksRepo, users, blobs, access, clock);
-  const ingestion = new IngestionService(datasets, datasetsRepo, mediaRepo, tasksRepo, blobs, staging, queue, access, clock, {
-    maxFileBytes: config.maxFileBytes,
-    maxRequestFiles: config.maxRequestFiles,
-  });
+  const ingestion = new IngestionService(
+    datasets,
+    datasetsRepo,
+    mediaRepo,
+    tasksRepo,
+    blobs,
+    staging,
+    queue,
+    access,
+    clock,
+    { maxFileBytes: config.maxFileBytes, maxRequestFiles: config.maxRequestFiles },
+    imports,
+  );
+  const addMedia = new AddMediaService(
+    datasetsRepo,
+    mediaRepo,
+    tasksRepo,
+    imports,
+    (roleArn) => assumeRole(config.s3, roleArn),
+    blobs,
+    staging,
+    queue,
+    access,
+    clock,
+    { enabled: config.addMediaEnabled, maxFileBytes: config.maxFileBytes, maxRequestFiles: config.maxRequestFiles, archive: config.archives },
+  );
   const sharing = new SharingService(datasetsRepo, users, access, clock);
   const tasks = new TasksService(tasksRepo);
   const processor = new MediaProcessor(
@@ -119,6 +159,7 @@ export async function createContainer(config: Config, options: ContainerOptions 
     new IndexRepository(db),
     indexer,
     blobs,
+    imports,
     clock,
     { decodeConcurrency: config.jobConcurrency },
   );
@@ -146,7 +187,7 @@ export async function createContainer(config: Config, options: ContainerOptions 
     db,
     blobs,
     queue,
-    services: { access, auth, datasets, ingestion, sharing, tasks, processing, explore, media, exports },
+    services: { access, auth, datasets, ingestion, addMedia, sharing, tasks, processing, explore, media, exports },
     startJobs() {
       if (jobsStarted) return;
       jobsStarted = true;

@@ -5,12 +5,14 @@ import { Kysely, Migrator, SqliteDialect, type Migration, type MigrationProvider
 import * as initial from './migrations/0001-initial.js';
 import * as indexing from './migrations/0002-indexing.js';
 import * as uploadAnchors from './migrations/0003-upload-anchors.js';
+import * as mediaImports from './migrations/0004-media-imports.js';
 import type { Database } from './schema.js';
 
 const MIGRATIONS: Record<string, Migration> = {
   '0001-initial': initial,
   '0002-indexing': indexing,
   '0003-upload-anchors': uploadAnchors,
+  '0004-media-imports': mediaImports,
 };
 
 class InlineMigrationProvider implements MigrationProvider {

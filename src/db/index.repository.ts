@@ -52,8 +52,11 @@ export class IndexRepository {
     return Number(row.n);
   }
 
-  /** Reads the vectors a page at a time straight into one preallocated matrix. */
-  async loadVectors(datasetId: string): Promise<DatasetVectors> {
+  /**
+   * Reads the vectors a page at a time straight into one preallocated matrix. `unclusteredOnly`:
+   * just the media no cluster holds yet (added since the last indexing).
+   */
+  async loadVectors(datasetId: string, options: { unclusteredOnly?: boolean } = {}): Promise<DatasetVectors> {
     const total = await this.countVectors(datasetId);
     const mediaIds: string[] = [];
     const sha256: string[] = [];
@@ -68,6 +71,11 @@ export class IndexRepository {
         .select(['embeddings.media_id', 'embeddings.model_id', 'embeddings.vector', 'media.sha256'])
         .where('embeddings.dataset_id', '=', datasetId)
         .where('media.status', '=', 'READY');
+      if (options.unclusteredOnly) {
+        query = query.where(({ not, exists, selectFrom }) =>
+          not(exists(selectFrom('media_clusters').select('media_clusters.media_id').whereRef('media_clusters.media_id', '=', 'embeddings.media_id').where('media_clusters.level', '=', 0))),
+        );
+      }
       if (afterId !== null) query = query.where('embeddings.media_id', '>', afterId);
       const rows = await query.orderBy('embeddings.media_id').limit(PAGE).execute();
       if (rows.length === 0) break;
@@ -137,6 +145,34 @@ export class IndexRepository {
           .values(
             analysis.memberships.slice(i, i + INSERT_CHUNK).map((m) => ({ dataset_id: datasetId, level: m.level, media_id: m.mediaId, cluster_id: m.clusterId })),
           )
+          .execute();
+      }
+    });
+  }
+
+  /** Adds the clusters of a batch of new media beside the existing ones (nothing is replaced). */
+  async addClusters(datasetId: string, rows: Pick<DatasetAnalysisRows, 'clusters' | 'memberships'>): Promise<void> {
+    await this.db.transaction().execute(async (trx) => {
+      for (let i = 0; i < rows.clusters.length; i += INSERT_CHUNK) {
+        await trx
+          .insertInto('clusters')
+          .values(
+            rows.clusters.slice(i, i + INSERT_CHUNK).map((c) => ({
+              dataset_id: datasetId,
+              level: c.level,
+              cluster_id: c.clusterId,
+              size: c.size,
+              representative_media_id: c.representativeMediaId,
+            })),
+          )
+          .onConflict((oc) => oc.doNothing())
+          .execute();
+      }
+      for (let i = 0; i < rows.memberships.length; i += INSERT_CHUNK) {
+        await trx
+          .insertInto('media_clusters')
+          .values(rows.memberships.slice(i, i + INSERT_CHUNK).map((m) => ({ dataset_id: datasetId, level: m.level, media_id: m.mediaId, cluster_id: m.clusterId })))
+          .onConflict((oc) => oc.doNothing())
           .execute();
       }
     });

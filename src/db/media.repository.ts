@@ -186,6 +186,83 @@ export class MediaRepository {
     return counts;
   }
 
+  /** Media of one import by status, for an add_media's own progress. */
+  async importCounts(importId: string): Promise<{ pending: number; ready: number; failed: number }> {
+    const rows = await this.db
+      .selectFrom('media')
+      .select(['status', (eb) => eb.fn.countAll<number>().as('n')])
+      .where('import_id', '=', importId)
+      .groupBy('status')
+      .execute();
+    const counts = { pending: 0, ready: 0, failed: 0 };
+    for (const row of rows) {
+      if (row.status === 'PENDING') counts.pending = Number(row.n);
+      if (row.status === 'READY') counts.ready = Number(row.n);
+      if (row.status === 'FAILED') counts.failed = Number(row.n);
+    }
+    return counts;
+  }
+
+  /** Which of these source URIs the dataset already holds, with the import that brought each (adding a folder again adds only what is new). */
+  async existingOriginalUris(datasetId: string, uris: string[]): Promise<Map<string, string | null>> {
+    const found = new Map<string, string | null>();
+    for (let i = 0; i < uris.length; i += ID_CHUNK) {
+      const rows = await this.db
+        .selectFrom('media')
+        .select(['original_media_uri', 'import_id'])
+        .where('dataset_id', '=', datasetId)
+        .where('original_media_uri', 'in', uris.slice(i, i + ID_CHUNK))
+        .execute();
+      for (const row of rows) found.set(row.original_media_uri, row.import_id);
+    }
+    return found;
+  }
+
+  /** Inserts rows whose deterministic ids may already exist (a resumed import), keeping the existing ones. */
+  async insertNewOnly(rows: NewMediaRow[]): Promise<void> {
+    if (rows.length === 0) return;
+    await this.db.transaction().execute(async (trx) => {
+      for (let i = 0; i < rows.length; i += INSERT_CHUNK) {
+        await trx
+          .insertInto('media')
+          .values(rows.slice(i, i + INSERT_CHUNK))
+          .onConflict((oc) => oc.column('id').doNothing())
+          .execute();
+      }
+    });
+  }
+
+  /** A fetched media's bytes are in the store: record what they are. */
+  async recordFetched(id: string, facts: { mediaType: MediaType; blobKey: string; fileSize: number; sha256: string }): Promise<void> {
+    await this.db
+      .updateTable('media')
+      .set({ media_type: facts.mediaType, blob_key: facts.blobKey, file_size: facts.fileSize, sha256: facts.sha256, fetch_from: null })
+      .where('id', '=', id)
+      .where('status', '=', 'PENDING')
+      .execute();
+  }
+
+  async markFailed(ids: string[], reason: string, at: string): Promise<void> {
+    for (let i = 0; i < ids.length; i += ID_CHUNK) {
+      await this.db
+        .updateTable('media')
+        .set({ status: 'FAILED', error: reason, processed_at: at })
+        .where('id', 'in', ids.slice(i, i + ID_CHUNK))
+        .where('status', '=', 'PENDING')
+        .execute();
+    }
+  }
+
+  /** Ends an import that failed part way: what it had not processed yet is recorded as failed, with the reason. */
+  async failPendingOfImport(importId: string, reason: string, at: string): Promise<void> {
+    await this.db
+      .updateTable('media')
+      .set({ status: 'FAILED', error: reason, processed_at: at })
+      .where('import_id', '=', importId)
+      .where('status', '=', 'PENDING')
+      .execute();
+  }
+
   async listFailed(datasetId: string, limit: number, offset: number): Promise<Pick<MediaRow, 'id' | 'file_name' | 'original_media_uri' | 'error'>[]> {
     return this.db
       .selectFrom('media')

@@ -105,6 +105,10 @@ export interface MediaTable {
   uniqueness_score: number | null;
   /** Calibrated similarity to the nearest other media; set by indexing. */
   nn_similarity: number | null;
+  /** The media import that found this media (not set for uploads). */
+  import_id: string | null;
+  /** Where to copy the bytes from; set until a worker has fetched them into the store. */
+  fetch_from: string | null;
 }
 
 export interface EmbeddingsTable {
@@ -188,6 +192,32 @@ export interface JobsTable {
   updated_at: string;
 }
 
+/** `upload`: files[] sent with add_media, already stored by the request. */
+export type MediaImportSourceKind = 'upload' | 'archive' | 's3' | 'local' | 'http';
+
+export interface MediaImportsTable {
+  id: string;
+  dataset_id: string;
+  /** The MEDIA_ADDITION or DATASET_CREATION task this import belongs to. */
+  task_id: string;
+  source_kind: MediaImportSourceKind;
+  /** A folder, prefix, manifest or URL; for an archive, the blob key of the stored archive. */
+  location: string;
+  /** Assumed-role credentials (JSON), encrypted with the server key; removed when the task ends. */
+  credentials_enc: string | null;
+  /** The dataset's status before the import, restored if it fails before any new media is in. */
+  previous_status: DatasetStatus;
+  auto_reindex: number;
+  /** The request's resource hints (batch_n_*, use_spot) as JSON, kept for the record. */
+  options: string;
+  /** 1 once every object of the source has a media row (listing is resumable until then). */
+  listed: number;
+  n_found: number;
+  /** Objects left out: already in the dataset (same source URI) or not media by their name. */
+  n_skipped: number;
+  created_at: string;
+}
+
 export interface Database {
   users: UsersTable;
   api_keys: ApiKeysTable;
@@ -203,4 +233,5 @@ export interface Database {
   clusters: ClustersTable;
   media_clusters: MediaClustersTable;
   upload_anchors: UploadAnchorsTable;
+  media_imports: MediaImportsTable;
 }

@@ -43,20 +43,7 @@ export class TasksRepository {
 
   /** Inserts a task as INITIALIZING; see `insert` for the lock. */
   async insertNew(task: NewTask): Promise<void> {
-    await this.insert({
-      id: task.id,
-      dataset_id: task.datasetId,
-      task_type: task.taskType,
-      status: 'INITIALIZING',
-      status_message: task.statusMessage,
-      progress: 0,
-      error_message: null,
-      created_by: task.createdBy,
-      created_at: task.createdAt,
-      start_time: null,
-      end_time: null,
-      holds_lock: task.holdsLock ? 1 : 0,
-    });
+    await this.insert(newTaskRow(task));
   }
 
   /**
@@ -73,6 +60,17 @@ export class TasksRepository {
       }
       throw error;
     }
+  }
+
+  /**
+   * Ends one task and starts the next as the lock holder in one transaction, so no other operation
+   * can slip in between (add_media with auto_reindex hands the dataset to its REINDEX).
+   */
+  async handOverLock(fromTaskId: string, ending: TaskPatch, next: NewTask): Promise<void> {
+    await this.db.transaction().execute(async (trx) => {
+      await trx.updateTable('tasks').set({ ...ending, holds_lock: 0 }).where('id', '=', fromTaskId).execute();
+      await trx.insertInto('tasks').values(newTaskRow({ ...next, holdsLock: true })).execute();
+    });
   }
 
   async findLockHolder(datasetId: string): Promise<TaskRow | undefined> {
@@ -120,6 +118,23 @@ export class TasksRepository {
       .execute();
     return { rows, total: Number(totalRow.n) };
   }
+}
+
+function newTaskRow(task: NewTask): TaskRow {
+  return {
+    id: task.id,
+    dataset_id: task.datasetId,
+    task_type: task.taskType,
+    status: 'INITIALIZING',
+    status_message: task.statusMessage,
+    progress: 0,
+    error_message: null,
+    created_by: task.createdBy,
+    created_at: task.createdAt,
+    start_time: null,
+    end_time: null,
+    holds_lock: task.holdsLock ? 1 : 0,
+  };
 }
 
 function isUniqueViolation(error: unknown): boolean {

@@ -45,6 +45,13 @@ export class PayloadTooLargeError extends AppError {
   }
 }
 
+/** A server-side failure whose reason the caller should read (an unreachable bucket, a failed store). */
+export class ServerError extends AppError {
+  constructor(detail: string) {
+    super(500, detail);
+  }
+}
+
 /** One item of a FastAPI-style validation error (`{"detail":[{loc,msg,type}]}`). */
 export interface ValidationIssue {
   loc: (string | number)[];

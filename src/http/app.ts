@@ -14,6 +14,7 @@ import { exploreRoutes } from './routes/explore.js';
 import { mediaRoutes } from './routes/media.js';
 import { exportRoutes } from './routes/export.js';
 import { ingestionRoutes } from './routes/ingestion.js';
+import { addMediaRoutes } from './routes/add-media.js';
 import { sharingRoutes } from './routes/sharing.js';
 import { taskRoutes } from './routes/tasks.js';
 
@@ -48,6 +49,16 @@ export async function buildApp(container: Container, options: AppOptions = {}): 
     parseJson(request, body.toString(), done);
   });
 
+  // Form posts without files (`requests.post(url, data={...})`) arrive urlencoded; repeated keys become arrays.
+  app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (_request, body, done) => {
+    const form: Record<string, string | string[]> = {};
+    for (const [key, value] of new URLSearchParams(body.toString())) {
+      const existing = form[key];
+      form[key] = existing === undefined ? value : [...(Array.isArray(existing) ? existing : [existing]), value];
+    }
+    done(null, form);
+  });
+
   registerErrorHandling(app);
   await app.register(cookie);
   await app.register(multipart, {
@@ -71,6 +82,7 @@ export async function buildApp(container: Container, options: AppOptions = {}): 
       await api.register(authRoutes, { auth: services.auth });
       await api.register(datasetRoutes, { datasets: services.datasets });
       await api.register(ingestionRoutes, { ingestion: services.ingestion });
+      await api.register(addMediaRoutes, { addMedia: services.addMedia, ingestion: services.ingestion, uploadLimit: Math.max(config.maxFileBytes, config.archives.maxTotalBytes) });
       await api.register(sharingRoutes, { sharing: services.sharing });
       await api.register(taskRoutes, { tasks: services.tasks });
       await api.register(exploreRoutes, { explore: services.explore, config });

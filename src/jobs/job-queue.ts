@@ -6,6 +6,8 @@ export interface JobPayloads {
   'media.ingest': { datasetId: string; taskId: string; mediaIds: string[] };
   /** Runs once no media is pending: dataset-level analysis, counts, and the end of the task. */
   'dataset.index': { datasetId: string; taskId: string };
+  /** Ends an add_media: groups the new media among themselves; PARTIAL INDEX, or a REINDEX with auto_reindex. */
+  'dataset.partial-index': { datasetId: string; taskId: string };
   /** Writes an EXPORT task's zip (what was asked is stored beside it, re-read by id). */
   'dataset.export': { datasetId: string; exportId: string };
 }

@@ -1,8 +1,10 @@
 // Which job follows which, in one place. ProcessingService enqueues the next step as drawn here:
 //
-//   dataset.ingest ──(one per batch of pending media)──▶ media.ingest
-//   media.ingest   ──(once, when no media is pending)───▶ dataset.index
-//   dataset.index  ──▶ task complete, dataset READY
+//   dataset.ingest ──(lists the task's import, if any; then one per batch of pending media)──▶ media.ingest
+//   media.ingest   ──(once, when no media is pending)──▶ dataset.index          (DATASET_CREATION)
+//                                                     ──▶ dataset.partial-index  (MEDIA_ADDITION)
+//   dataset.partial-index ──▶ PARTIAL INDEX; with auto_reindex, a REINDEX task ──▶ dataset.index
+//   dataset.index  ──▶ task complete, dataset READY (POST /reindex starts here too)
 
 /** Media per `media.ingest` job: big enough to batch DB writes, small enough to spread over workers. */
 export const INGEST_BATCH_SIZE = 32;
@@ -11,4 +13,5 @@ export const jobIds = {
   datasetIngest: (taskId: string) => `${taskId}:dataset.ingest`,
   mediaIngest: (taskId: string, firstMediaId: string) => `${taskId}:media.ingest:${firstMediaId}`,
   datasetIndex: (taskId: string) => `${taskId}:dataset.index`,
+  datasetPartialIndex: (taskId: string) => `${taskId}:dataset.partial-index`,
 };

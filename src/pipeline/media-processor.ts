@@ -132,6 +132,7 @@ export class MediaProcessor {
         id,
         dataset_id: video.dataset_id,
         transaction_id: video.transaction_id,
+        import_id: video.import_id,
         media_type: 'video_frame',
         status: 'READY',
         original_media_uri: `${videoPath}/${frameFile}`,

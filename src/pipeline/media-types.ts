@@ -147,3 +147,21 @@ function asciiSlice(buffer: Buffer, offset: number, length: number): string {
   if (buffer.length < offset + length) return '';
   return buffer.toString('latin1', offset, offset + length);
 }
+
+/**
+ * Whether a file may enter a dataset: its extension is a supported media type and its content is
+ * media too (or empty: that is recorded later as a decoding failure, not a format error).
+ * `archiveProblem` is what to say about an archive where none is expected.
+ */
+export function checkMediaFile(fileName: string, head: Buffer, archiveProblem: string): { kind: MediaKind; extension: string } | { problem: string } {
+  const byName = classifyFileName(fileName);
+  if (byName.kind === 'archive') return { problem: archiveProblem };
+  if (byName.kind === 'unsupported') {
+    return { problem: byName.extension ? `unsupported file extension '${byName.extension}'` : 'no file extension' };
+  }
+  const byContent = sniffContent(head);
+  if (byContent.kind === 'archive') return { problem: archiveProblem };
+  if (byContent.kind === 'unknown') return { problem: 'content is not a supported image or video format' };
+  const kind = byContent.kind === 'empty' ? byName.kind : byContent.kind;
+  return { kind, extension: byName.extension };
+}

@@ -7,11 +7,12 @@ import { OperationLockedError, type TasksRepository } from '../db/tasks.reposito
 import type { DatasetsRepository } from '../db/datasets.repository.js';
 import type { JobQueue } from '../jobs/job-queue.js';
 import { jobIds } from '../jobs/pipeline.js';
-import { classifyFileName, sniffContent, type MediaKind } from '../pipeline/media-types.js';
+import { checkMediaFile, type MediaKind } from '../pipeline/media-types.js';
 import { blobKeys, type BlobStore } from '../storage/blob-store.js';
 import { FileTooLargeError, type StagedFile, type UploadStaging } from '../storage/upload-staging.js';
 import type { AccessService } from './access.service.js';
 import type { Clock } from './clock.js';
+import { asSourceRequestError, type ImportOrigin, type MediaImportService } from './media-import.service.js';
 import type { DatasetsService } from './datasets.service.js';
 
 /** One part of a multipart upload, as the HTTP layer hands it over. */
@@ -25,6 +26,11 @@ export interface UploadLimits {
   maxFileBytes: number;
   maxRequestFiles: number;
 }
+
+/** `source_type` of a dataset created from a location, by the location's kind. */
+const SOURCE_TYPES = { s3: 'BUCKET', local: 'LOCAL', http: 'URL' } as const;
+
+const ARCHIVE_REFUSAL = 'archives (.zip, .tar, .tar.gz) are not supported for initial dataset creation; upload individual files or use S3';
 
 /** The field the Visual Layer local-upload API reads files from (`files[]` there is a 422). */
 const FILES_FIELD = 'files';
@@ -49,11 +55,44 @@ export class IngestionService {
     private readonly access: AccessService,
     private readonly clock: Clock,
     private readonly limits: UploadLimits,
+    private readonly imports: MediaImportService,
   ) {}
 
   async newDataset(userId: string, name: string): Promise<{ dataset_id: string }> {
     const dataset = await this.datasetsService.create(userId, { name, sourceType: 'LOCAL' });
     return { dataset_id: dataset.id };
+  }
+
+  /**
+   * A dataset from a location (`POST /dataset` with an S3 `bucket_path`; the operator's folder, URL or
+   * manifest): the location is checked to hold media before anything is created, then indexed.
+   */
+  async createFromLocation(userId: string, input: { name: string; location: string; origin: ImportOrigin }): Promise<{ dataset_id: string; taskId: string }> {
+    const location = input.location.trim();
+    const kind = this.imports.kindOf(location);
+    try {
+      if (input.name.trim() === '') throw new BadRequestError('dataset_name must not be empty');
+      if (kind === null || (input.origin === 'api' && kind !== 's3')) throw new BadRequestError(`Invalid S3 URI or no media files found at ${location}`);
+      if (!(await this.imports.holdsMedia(location, input.origin))) throw new BadRequestError(`Invalid S3 URI or no media files found at ${location}`);
+    } catch (error) {
+      throw asSourceRequestError(error, location);
+    }
+    const dataset = await this.datasetsService.create(userId, { name: input.name, sourceType: SOURCE_TYPES[kind!] });
+    const taskId = crypto.randomUUID();
+    const now = this.clock.now().toISOString();
+    await this.tasks.insertNew({ id: taskId, datasetId: dataset.id, taskType: 'DATASET_CREATION', createdBy: userId, createdAt: now, statusMessage: 'Queued', holdsLock: true });
+    await this.imports.create({
+      datasetId: dataset.id,
+      taskId,
+      kind: kind!,
+      location,
+      origin: input.origin,
+      previousStatus: 'DRAFT',
+      autoReindex: false,
+    });
+    await this.datasets.update(dataset.id, { status: 'INDEXING', progress: 0, updated_at: now });
+    await this.queue.enqueue('dataset.ingest', { datasetId: dataset.id, taskId }, { jobId: jobIds.datasetIngest(taskId) });
+    return { dataset_id: dataset.id, taskId };
   }
 
   async openTransaction(userId: string, datasetId: string): Promise<{ trans_id: string }> {
@@ -97,7 +136,7 @@ export class IngestionService {
         const fileName = part.fileName || `unnamed-${fileCount}`;
         const file = await this.stageOne(part, fileName);
         staged.push(file);
-        const verdict = checkFile(fileName, file.head);
+        const verdict = checkMediaFile(fileName, file.head, ARCHIVE_REFUSAL);
         if ('problem' in verdict) problems.push(`${fileName} (${verdict.problem})`);
         else accepted.push({ staged: file, fileName, ...verdict });
       }
@@ -201,23 +240,4 @@ export class IngestionService {
     }
     await this.media.insertMany(rows);
   }
-}
-
-const ARCHIVE_REFUSAL = 'archives (.zip, .tar, .tar.gz) are not supported for initial dataset creation; upload individual files or use S3';
-
-/**
- * A file is accepted when its extension is a supported media type and its content is media too
- * (or empty: that is recorded as a decoding failure, not a format error).
- */
-function checkFile(fileName: string, head: Buffer): { kind: MediaKind; extension: string } | { problem: string } {
-  const byName = classifyFileName(fileName);
-  if (byName.kind === 'archive') return { problem: ARCHIVE_REFUSAL };
-  if (byName.kind === 'unsupported') {
-    return { problem: byName.extension ? `unsupported file extension '${byName.extension}'` : 'no file extension' };
-  }
-  const byContent = sniffContent(head);
-  if (byContent.kind === 'archive') return { problem: ARCHIVE_REFUSAL };
-  if (byContent.kind === 'unknown') return { problem: 'content is not a supported image or video format' };
-  const kind = byContent.kind === 'empty' ? byName.kind : byContent.kind;
-  return { kind, extension: byName.extension };
 }

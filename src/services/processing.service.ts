@@ -1,7 +1,9 @@
+import crypto from 'node:crypto';
 import type { DatasetsRepository } from '../db/datasets.repository.js';
 import type { IndexRepository } from '../db/index.repository.js';
 import type { DerivedMedia, MediaCounts, MediaRepository } from '../db/media.repository.js';
 import type { TasksRepository } from '../db/tasks.repository.js';
+import type { MediaImportService } from './media-import.service.js';
 import type { JobQueue } from '../jobs/job-queue.js';
 import { INGEST_BATCH_SIZE, jobIds } from '../jobs/pipeline.js';
 import type { EmbeddingModel } from '../models/embedding-model.js';
@@ -10,6 +12,7 @@ import type { MediaProcessor, ProcessedMedia } from '../pipeline/media-processor
 import type { Raster } from '../pipeline/raster.js';
 import { blobKeys, type BlobStore } from '../storage/blob-store.js';
 import type { Clock } from './clock.js';
+import { mapConcurrently } from '../domain/map-concurrently.js';
 
 /** Share of the progress bar given to decoding and embedding; the dataset-level index step takes the rest. */
 const INGEST_PROGRESS_SHARE = 90;
@@ -43,6 +46,7 @@ export class ProcessingService {
     private readonly index: IndexRepository,
     private readonly indexer: DatasetIndexer,
     private readonly blobs: BlobStore,
+    private readonly imports: MediaImportService,
     private readonly clock: Clock,
     private readonly options: ProcessingOptions,
   ) {}
@@ -50,7 +54,13 @@ export class ProcessingService {
   async startIngest(datasetId: string, taskId: string): Promise<void> {
     if (!(await this.isTaskLive(datasetId, taskId))) return;
     const now = this.clock.now().toISOString();
-    await this.tasks.update(taskId, { status: 'RUNNING', status_message: 'Processing media', start_time: now });
+    const importRow = await this.imports.findByTask(taskId);
+    await this.tasks.update(taskId, { status: 'RUNNING', status_message: importRow?.listed === 0 ? 'Listing media' : 'Processing media', start_time: now });
+    if (importRow) {
+      await this.imports.list(importRow, () => this.isTaskLive(datasetId, taskId));
+      if (!(await this.isTaskLive(datasetId, taskId))) return;
+      await this.tasks.update(taskId, { status_message: 'Processing media' });
+    }
 
     let afterId: string | null = null;
     let queuedAny = false;
@@ -64,12 +74,12 @@ export class ProcessingService {
       }
       afterId = ids[ids.length - 1]!;
     }
-    if (!queuedAny) await this.queueIndex(datasetId, taskId);
+    if (!queuedAny) await this.queueAfterIngest(datasetId, taskId);
   }
 
   async ingestBatch(datasetId: string, taskId: string, mediaIds: string[]): Promise<void> {
     if (!(await this.isTaskLive(datasetId, taskId))) return;
-    const pending = (await this.media.findByIds(mediaIds)).filter((m) => m.status === 'PENDING');
+    const pending = await this.imports.fetch((await this.media.findByIds(mediaIds)).filter((m) => m.status === 'PENDING'));
     const decoded = await mapConcurrently(pending, this.options.decodeConcurrency, (m) => this.processor.process(m)).then(
       (outcomes) => ({ outcomes }),
       (error: unknown) => ({ error }),
@@ -93,21 +103,61 @@ export class ProcessingService {
     );
 
     const counts = await this.media.counts(datasetId);
-    const total = counts.pending + counts.ready + counts.failed;
-    const progress = total === 0 ? INGEST_PROGRESS_SHARE : Math.floor((INGEST_PROGRESS_SHARE * (counts.ready + counts.failed)) / total);
+    // An import's progress counts its own media (an add_media's, not the dataset's earlier ones).
+    const importRow = await this.imports.findByTask(taskId);
+    const scope = importRow ? await this.media.importCounts(importRow.id) : counts;
+    const total = scope.pending + scope.ready + scope.failed;
+    const progress = total === 0 ? INGEST_PROGRESS_SHARE : Math.floor((INGEST_PROGRESS_SHARE * (scope.ready + scope.failed)) / total);
     await this.datasets.update(datasetId, {
       progress,
       ...countColumns(counts),
       updated_at: this.clock.now().toISOString(),
     });
-    await this.tasks.update(taskId, { progress, status_message: `Processed ${counts.ready + counts.failed} of ${total} files` });
-    if (counts.pending === 0) await this.queueIndex(datasetId, taskId);
+    await this.tasks.update(taskId, { progress, status_message: `Processed ${scope.ready + scope.failed} of ${total} files` });
+    if (counts.pending === 0) await this.queueAfterIngest(datasetId, taskId);
+  }
+
+  /**
+   * After add_media: the new media are grouped among themselves (an independent batch) so they are
+   * browsable at once; the dataset is PARTIAL INDEX until a reindex groups everything together.
+   * With auto_reindex the lock passes straight to a REINDEX task.
+   */
+  async partialIndex(datasetId: string, taskId: string): Promise<void> {
+    if (!(await this.isTaskLive(datasetId, taskId))) return;
+    await this.tasks.update(taskId, { status_message: 'Grouping the new media' });
+    await this.clusterUnclustered(datasetId);
+
+    const task = (await this.tasks.findById(taskId))!;
+    const importRow = await this.imports.findByTask(taskId);
+    const scope = importRow ? await this.media.importCounts(importRow.id) : { ready: 0, failed: 0, pending: 0 };
+    const counts = await this.media.counts(datasetId);
+    const now = this.clock.now().toISOString();
+    const message = additionSummary(scope.ready, scope.failed, importRow?.n_skipped ?? 0);
+    await this.imports.finish(taskId);
+    if (importRow?.auto_reindex === 1) {
+      const reindexTaskId = crypto.randomUUID();
+      await this.tasks.handOverLock(
+        taskId,
+        { status: 'COMPLETED', progress: 100, status_message: message, end_time: now },
+        { id: reindexTaskId, datasetId, taskType: 'REINDEX', createdBy: task.created_by, createdAt: now, statusMessage: 'Queued (auto_reindex)', holdsLock: true },
+      );
+      await this.datasets.update(datasetId, { status: 'INDEXING', progress: 0, ...countColumns(counts), updated_at: now });
+      await this.queue.enqueue('dataset.index', { datasetId, taskId: reindexTaskId }, { jobId: jobIds.datasetIndex(reindexTaskId) });
+      return;
+    }
+    await this.datasets.update(datasetId, { status: 'PARTIAL INDEX', progress: 100, ...countColumns(counts), updated_at: now });
+    await this.tasks.update(taskId, { status: 'COMPLETED', progress: 100, status_message: message, end_time: now, holds_lock: 0 });
   }
 
   /** The dataset-level step: k-NN graph, duplicate groups, clusters, outliers, uniqueness; then READY. */
   async indexDataset(datasetId: string, taskId: string): Promise<void> {
     if (!(await this.isTaskLive(datasetId, taskId))) return;
-    await this.tasks.update(taskId, { status_message: 'Indexing: duplicates, clusters, outliers' });
+    const task = (await this.tasks.findById(taskId))!;
+    await this.tasks.update(taskId, {
+      status: 'RUNNING',
+      status_message: 'Indexing: duplicates, clusters, outliers',
+      start_time: task.start_time ?? this.clock.now().toISOString(),
+    });
     const model = await this.model();
     const vectors = await this.index.loadVectors(datasetId);
     if (vectors.modelIds.size > 1) {
@@ -128,6 +178,7 @@ export class ProcessingService {
       updated_at: now,
     });
     const failedNote = counts.failed > 0 ? `; ${counts.failed} could not be processed` : '';
+    await this.imports.finish(taskId);
     await this.tasks.update(taskId, {
       status: 'COMPLETED',
       progress: 100,
@@ -137,14 +188,39 @@ export class ProcessingService {
     });
   }
 
-  /** A job gave up: the dataset shows ERROR with the reason instead of hanging in INDEXING. */
+  /**
+   * A job gave up. A first indexing leaves the dataset in ERROR with the reason; a failed add_media
+   * or reindex leaves it browsable with everything it held before (and whatever new media did get
+   * in), with the reason on the task.
+   */
   async fail(datasetId: string, taskId: string, error: Error): Promise<void> {
     const now = this.clock.now().toISOString();
-    const message = `Processing failed: ${error.message}`;
-    if (await this.datasets.findById(datasetId)) {
-      await this.datasets.update(datasetId, { status: 'ERROR', fatal_error_msg: message, updated_at: now });
+    const task = await this.tasks.findById(taskId);
+    const dataset = await this.datasets.findById(datasetId);
+    const label = task?.task_type === 'MEDIA_ADDITION' ? 'Add media' : task?.task_type === 'REINDEX' ? 'Reindex' : 'Processing';
+    const message = `${label} failed: ${error.message}`;
+    const importRow = await this.imports.findByTask(taskId);
+    if (importRow) await this.media.failPendingOfImport(importRow.id, message, now);
+    await this.imports.finish(taskId).catch(() => undefined);
+    if (dataset) {
+      if (task?.task_type === 'MEDIA_ADDITION' || task?.task_type === 'REINDEX') {
+        const added = importRow ? (await this.media.importCounts(importRow.id)).ready : 0;
+        if (added > 0) await this.clusterUnclustered(datasetId).catch(() => undefined);
+        const restored = task.task_type === 'REINDEX' || added > 0 ? 'PARTIAL INDEX' : (importRow?.previous_status ?? 'PARTIAL INDEX');
+        await this.datasets.update(datasetId, { status: restored, progress: 100, ...countColumns(await this.media.counts(datasetId)), updated_at: now });
+      } else {
+        await this.datasets.update(datasetId, { status: 'ERROR', fatal_error_msg: message, updated_at: now });
+      }
     }
     await this.tasks.update(taskId, { status: 'FAILED', error_message: message, end_time: now, holds_lock: 0 });
+  }
+
+  /** Groups READY media that belong to no cluster yet (added since the last indexing) among themselves. */
+  private async clusterUnclustered(datasetId: string): Promise<void> {
+    const model = await this.model();
+    const vectors = await this.index.loadVectors(datasetId, { unclusteredOnly: true });
+    if (vectors.mediaIds.length === 0) return;
+    await this.index.addClusters(datasetId, await this.indexer.clusterBatch(datasetId, vectors, model.duplicateCosine));
   }
 
   /** Embeds every raster of the batch in one call (frames included) and fills the vectors in. */
@@ -166,8 +242,14 @@ export class ProcessingService {
     return derived;
   }
 
-  private async queueIndex(datasetId: string, taskId: string): Promise<void> {
-    await this.queue.enqueue('dataset.index', { datasetId, taskId }, { jobId: jobIds.datasetIndex(taskId) });
+  /** Once nothing is pending: a new dataset is indexed; an add_media gets its partial index. */
+  private async queueAfterIngest(datasetId: string, taskId: string): Promise<void> {
+    const task = await this.tasks.findById(taskId);
+    if (task?.task_type === 'MEDIA_ADDITION') {
+      await this.queue.enqueue('dataset.partial-index', { datasetId, taskId }, { jobId: jobIds.datasetPartialIndex(taskId) });
+    } else {
+      await this.queue.enqueue('dataset.index', { datasetId, taskId }, { jobId: jobIds.datasetIndex(taskId) });
+    }
   }
 
   /** False once the dataset is deleted or the task ended: leftover jobs then do nothing. */
@@ -175,6 +257,13 @@ export class ProcessingService {
     const task = await this.tasks.findById(taskId);
     return task !== undefined && (task.status === 'INITIALIZING' || task.status === 'RUNNING') && (await this.datasets.findById(datasetId)) !== undefined;
   }
+}
+
+function additionSummary(added: number, failed: number, skipped: number): string {
+  const parts = [`Added ${added} file${added === 1 ? '' : 's'}`];
+  if (failed > 0) parts.push(`${failed} could not be processed`);
+  if (skipped > 0) parts.push(`${skipped} skipped (already in the dataset or not media)`);
+  return parts.join('; ');
 }
 
 /** The dataset's counters as SPEC §2 defines them: n_images counts stills that decoded, not frames or failures. */
@@ -185,20 +274,4 @@ function countColumns(counts: MediaCounts) {
     n_video_frames: counts.readyByType.video_frame,
     n_failed: counts.failed,
   };
-}
-
-async function mapConcurrently<T, R>(items: T[], concurrency: number, fn: (item: T) => Promise<R>): Promise<R[]> {
-  const results: R[] = new Array(items.length);
-  let next = 0;
-  const workers = Array.from({ length: Math.min(concurrency, items.length) }, async () => {
-    while (next < items.length) {
-      const index = next++;
-      results[index] = await fn(items[index]!);
-    }
-  });
-  // Every worker has stopped before this returns or throws, so no work of a failed batch outlives it.
-  const settled = await Promise.allSettled(workers);
-  const failure = settled.find((result): result is PromiseRejectedResult => result.status === 'rejected');
-  if (failure) throw failure.reason;
-  return results;
 }

@@ -18,6 +18,8 @@ export const blobKeys = {
   datasetPrefix: (datasetId: string) => `datasets/${datasetId}/`,
   media: (datasetId: string, mediaId: string, extension: string) => `datasets/${datasetId}/media/${mediaId}${extension}`,
   thumbnail: (datasetId: string, mediaId: string) => `datasets/${datasetId}/thumbs/${mediaId}.jpg`,
+  importPrefix: (datasetId: string, importId: string) => `datasets/${datasetId}/imports/${importId}/`,
+  importedArchive: (datasetId: string, importId: string, extension: string) => `datasets/${datasetId}/imports/${importId}/archive${extension}`,
   vectorIndex: (datasetId: string) => `datasets/${datasetId}/index/vectors.index`,
   vectorIndexKeys: (datasetId: string) => `datasets/${datasetId}/index/media-ids.json`,
 };

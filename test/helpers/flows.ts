@@ -4,7 +4,7 @@
  */
 import { expect } from 'vitest';
 import type { App } from '../../src/http/app.js';
-import { multipart } from './harness.js';
+import { multipart, waitForStatus } from './harness.js';
 
 export type Headers = Record<string, string>;
 export interface UploadFile {
@@ -55,4 +55,31 @@ export async function getDataset(app: App, headers: Headers, datasetId: string):
   const response = await app.inject({ method: 'GET', url: `/api/v1/dataset/${datasetId}`, headers });
   expect(response.statusCode, response.body).toBe(200);
   return response.json() as Record<string, unknown>;
+}
+
+/** A dataset indexed from `files` through the local-upload steps, READY. */
+export async function readyDataset(app: App, headers: Headers, files: UploadFile[], name?: string): Promise<string> {
+  const { datasetId, transId } = await draftDataset(app, headers, files, name);
+  const response = await processFiles(app, headers, datasetId, transId);
+  expect(response.statusCode, response.body).toBe(202);
+  const dataset = await waitForStatus(app, headers, datasetId, ['READY', 'ERROR'], 120_000);
+  expect(dataset.status_new, JSON.stringify(dataset)).toBe('READY');
+  return datasetId;
+}
+
+/** `POST /dataset/{id}/add_media` as a multipart form (the seed's curl -F). */
+export function addMedia(app: App, headers: Headers, datasetId: string, form: { files?: UploadFile[]; fields?: Record<string, string> }) {
+  const body = multipart(form.files ?? [], form.fields ?? {});
+  return app.inject({ method: 'POST', url: `/api/v1/dataset/${datasetId}/add_media`, headers: { ...headers, ...body.headers }, payload: body.payload });
+}
+
+export function reindex(app: App, headers: Headers, datasetId: string) {
+  return app.inject({ method: 'POST', url: `/api/v1/dataset/${datasetId}/reindex`, headers });
+}
+
+/** Tasks of a dataset, newest first. */
+export async function datasetTasks(app: App, headers: Headers, datasetId: string): Promise<Record<string, unknown>[]> {
+  const response = await app.inject({ method: 'GET', url: `/api/v1/tasks?dataset_id=${datasetId}`, headers });
+  expect(response.statusCode, response.body).toBe(200);
+  return (response.json() as { tasks: Record<string, unknown>[] }).tasks;
 }

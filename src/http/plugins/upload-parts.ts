@@ -1,6 +1,7 @@
 import type { FastifyRequest } from 'fastify';
 import { finished, PassThrough, type Readable } from 'node:stream';
 import { BadRequestError } from '../../domain/errors.js';
+import type { FormPart } from '../../services/add-media.service.js';
 import type { UploadPart } from '../../services/ingestion.service.js';
 
 /** The file parts of a multipart body, streamed one at a time (text fields are skipped). */
@@ -8,6 +9,30 @@ export async function* fileParts(request: FastifyRequest): AsyncIterable<UploadP
   try {
     for await (const part of request.parts()) {
       if (part.type === 'file') yield { fieldName: part.fieldname, fileName: part.filename, stream: reportingMalformedBody(part.file) };
+    }
+  } catch (error) {
+    throw asClientError(error);
+  }
+}
+
+/**
+ * A form's fields and files in body order, whether the client sent multipart (curl -F) or
+ * urlencoded (Python `requests.post(data=…)`, as the seeds' examples do); no body is an empty form.
+ */
+export async function* formParts(request: FastifyRequest, limits?: { fileSize: number }): AsyncIterable<FormPart> {
+  if (!request.isMultipart()) {
+    const body = request.body;
+    if (body && typeof body === 'object') {
+      for (const [name, value] of Object.entries(body as Record<string, unknown>)) {
+        for (const item of Array.isArray(value) ? value : [value]) yield { kind: 'field', name, value: String(item) };
+      }
+    }
+    return;
+  }
+  try {
+    for await (const part of request.parts(limits ? { limits } : undefined)) {
+      if (part.type === 'file') yield { kind: 'file', fieldName: part.fieldname, fileName: part.filename, stream: reportingMalformedBody(part.file) };
+      else yield { kind: 'field', name: part.fieldname, value: String(part.value) };
     }
   } catch (error) {
     throw asClientError(error);

@@ -4,6 +4,7 @@ import type { JobHandlers } from '../job-queue.js';
 import { datasetExportHandler } from './dataset-export.handler.js';
 import { datasetIndexHandler } from './dataset-index.handler.js';
 import { datasetIngestHandler } from './dataset-ingest.handler.js';
+import { datasetPartialIndexHandler } from './dataset-partial-index.handler.js';
 import { mediaIngestHandler } from './media-ingest.handler.js';
 
 /** The one registry of job handlers; `JobHandlers` makes a missing one a compile error. */
@@ -12,6 +13,7 @@ export function createJobHandlers(processing: ProcessingService, exports: Export
     'dataset.ingest': datasetIngestHandler(processing),
     'media.ingest': mediaIngestHandler(processing),
     'dataset.index': datasetIndexHandler(processing),
+    'dataset.partial-index': datasetPartialIndexHandler(processing),
     'dataset.export': datasetExportHandler(exports),
   };
 }

@@ -9,6 +9,11 @@ import { VectorIndex } from './vector-index.js';
 /** The dataset-level step: k-NN graph over all vectors, groupings, and the persisted vector index. */
 export interface DatasetIndexer {
   analyze(datasetId: string, vectors: DatasetVectors, duplicateCosine: number): Promise<DatasetAnalysisRows>;
+  /**
+   * Clusters of a batch of new media among themselves (add_media before a reindex): nothing is
+   * persisted, and dataset-wide results (duplicates, outliers, uniqueness) wait for the reindex.
+   */
+  clusterBatch(datasetId: string, vectors: DatasetVectors, duplicateCosine: number): Promise<Pick<DatasetAnalysisRows, 'clusters' | 'memberships'>>;
 }
 
 export interface KnnIndexerOptions {
@@ -52,6 +57,23 @@ export class KnnDatasetIndexer implements DatasetIndexer {
       contentHashes: vectors.sha256,
     });
     return toRows(datasetId, vectors.mediaIds, analysis);
+  }
+
+  async clusterBatch(datasetId: string, vectors: DatasetVectors, duplicateCosine: number): Promise<Pick<DatasetAnalysisRows, 'clusters' | 'memberships'>> {
+    const n = vectors.mediaIds.length;
+    if (n === 0) return { clusters: [], memberships: [] };
+    const index = await VectorIndex.build(vectors.vectors, vectors.dimensions, { threads: this.options.threads });
+    const graph = await index.knn(this.options.k);
+    const analysis = analyzeDataset({
+      n,
+      k: graph.k,
+      neighbors: graph.neighbors,
+      similarities: graph.similarities,
+      duplicateCosine,
+      contentHashes: vectors.sha256,
+    });
+    const { clusters, memberships } = toRows(datasetId, vectors.mediaIds, analysis);
+    return { clusters, memberships };
   }
 
   async load(datasetId: string): Promise<LoadedDatasetIndex | null> {
