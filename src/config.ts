@@ -14,6 +14,8 @@ export interface Config {
   readonly maxFileBytes: number;
   readonly maxRequestFiles: number;
   readonly jobConcurrency: number;
+  /** Attempts per job before it counts as failed (`VIZDEX_JOB_MAX_ATTEMPTS`). */
+  readonly jobMaxAttempts: number;
   /** How long a claimed job stays claimed without a heartbeat before another runner may take it. */
   readonly jobLeaseMs: number;
   readonly thumbnailSize: number;
@@ -180,6 +182,7 @@ export function loadConfig(flags: ConfigFlags = {}, env: NodeJS.ProcessEnv = pro
     maxFileBytes: int(undefined, 'VIZDEX_MAX_FILE_BYTES', 2 * GiB, 1, Number.MAX_SAFE_INTEGER),
     maxRequestFiles: int(undefined, 'VIZDEX_MAX_REQUEST_FILES', 1000, 1, 1_000_000),
     jobConcurrency: int(undefined, 'VIZDEX_JOB_CONCURRENCY', Math.max(1, os.availableParallelism()), 1, 256),
+    jobMaxAttempts: int(undefined, 'VIZDEX_JOB_MAX_ATTEMPTS', 5, 1, 100),
     jobLeaseMs: int(undefined, 'VIZDEX_JOB_LEASE_MS', 30_000, 1_000, 3_600_000),
     thumbnailSize: int(undefined, 'VIZDEX_THUMBNAIL_SIZE', 320, 32, 2048),
     maxImagePixels: int(undefined, 'VIZDEX_MAX_IMAGE_PIXELS', 268_402_689, 1, Number.MAX_SAFE_INTEGER),

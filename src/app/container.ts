@@ -85,7 +85,7 @@ export async function createContainer(config: Config, options: ContainerOptions 
   const blobs = new LocalBlobStore(path.join(config.dataDir, 'blobs'));
   const staging = new UploadStaging(path.join(config.dataDir, 'tmp', 'uploads'));
   await staging.sweep(60 * 60 * 1000);
-  const queue = new SqlJobQueue(db, { concurrency: config.jobConcurrency, leaseMs: config.jobLeaseMs, log: options.log });
+  const queue = new SqlJobQueue(db, { concurrency: config.jobConcurrency, leaseMs: config.jobLeaseMs, maxAttempts: config.jobMaxAttempts, log: options.log });
   const keyring = new Keyring(config.secretKey ?? loadOrCreateSecretKey(config.dataDir));
 
   const users = new UsersRepository(db);

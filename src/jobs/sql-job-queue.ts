@@ -4,6 +4,8 @@ import type { Database } from '../db/schema.js';
 import type { EnqueueOptions, JobHandler, JobHandlers, JobName, JobPayloads, JobQueue } from './job-queue.js';
 
 export interface SqlJobQueueOptions {
+  /** Attempts per job unless enqueue says otherwise (default 5); the last failure ends the task FAILED. */
+  maxAttempts?: number;
   concurrency: number;
   leaseMs: number;
   pollMs?: number;
@@ -51,7 +53,7 @@ export class SqlJobQueue implements JobQueue {
         payload: JSON.stringify(payload),
         status: 'queued',
         attempts: 0,
-        max_attempts: options.maxAttempts ?? 5,
+        max_attempts: options.maxAttempts ?? this.options.maxAttempts ?? 5,
         run_after: now,
         locked_by: null,
         locked_until: null,

@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
+import { DeleteObjectCommand } from '@aws-sdk/client-s3';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeImage, truncatedJpeg } from '../fixtures/media.js';
@@ -178,6 +179,47 @@ describe('S3 sources', () => {
     expect(missingBucket.statusCode).toBe(500);
     expect(detail(missingBucket)).toMatch(/Bucket 'no-such-bucket' does not exist or is not accessible/);
     expect((await getDataset(t.app, headers, datasetId)).status_new).toBe('READY');
+  });
+
+  it('an add_media that fails part way leaves the dataset as it was, browsable, with the reason on its task', async () => {
+    await s3.put(BUCKET, 'manifests/vanishing.txt', 'extra/more_3.jpg\n');
+    const env = { ...s3.env, VIZDEX_JOB_MAX_ATTEMPTS: '1' };
+    const setup = await startTestApp({ env });
+    const setupHeaders = await (await setup.createUser('owner@example.com')).headers();
+    const datasetId = await readyDataset(setup.app, setupHeaders, [{ name: 'kept.jpg', data: await makeImage({ seed: 2600 }) }]);
+    await setup.app.close();
+    await setup.container.close();
+
+    // Accepted while no job runner is up; then the manifest disappears before the job reads it.
+    const accepting = await startTestApp({ dataDir: setup.dataDir, env, jobs: false });
+    const response = await addMedia(accepting.app, setupHeaders, datasetId, { fields: { s3_uri: `s3://${BUCKET}/manifests/vanishing.txt` } });
+    expect(response.statusCode, response.body).toBe(202);
+    await accepting.app.close();
+    await accepting.container.close();
+    await s3.client.send(new DeleteObjectCommand({ Bucket: BUCKET, Key: 'manifests/vanishing.txt' }));
+
+    const running = await startTestApp({ dataDir: setup.dataDir, env });
+    try {
+      const deadline = Date.now() + 30_000;
+      let tasks = await datasetTasks(running.app, setupHeaders, datasetId);
+      while (tasks[0]!.status !== 'FAILED' && Date.now() < deadline) {
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        tasks = await datasetTasks(running.app, setupHeaders, datasetId);
+      }
+      expect(tasks[0]).toMatchObject({ task_type: 'MEDIA_ADDITION', status: 'FAILED' });
+      expect(tasks[0]!.error_message).toMatch(/^Add media failed: .*No such object/);
+      const dataset = await getDataset(running.app, setupHeaders, datasetId);
+      expect(dataset).toMatchObject({ status_new: 'READY', n_images: 1, fatal_error_msg: null });
+      const explore = await running.app.inject({ method: 'GET', url: `/api/v1/explore/${datasetId}`, headers: setupHeaders });
+      expect(explore.statusCode, explore.body).toBe(200);
+      expect((explore.json() as { clusters: { previews: { file_name: string }[] }[] }).clusters.flatMap((c) => c.previews.map((p) => p.file_name))).toEqual(['kept.jpg']);
+      // The dataset takes the next add_media.
+      const next = await addMedia(running.app, setupHeaders, datasetId, { fields: { s3_uri: `s3://${BUCKET}/extra/` } });
+      expect(next.statusCode, next.body).toBe(202);
+      expect(await waitForStatus(running.app, setupHeaders, datasetId, ['PARTIAL INDEX', 'ERROR'])).toMatchObject({ status_new: 'PARTIAL INDEX', n_images: 4 });
+    } finally {
+      await running.close();
+    }
   });
 
   describe('assume_role', () => {
