@@ -91,7 +91,8 @@ export interface ExploreOptions {
 export const CLUSTERS_PER_PAGE = 100;
 /** The similarity a cluster level stands for, reported as `similarity_threshold` (0 finest … 4 coarsest). */
 const LEVEL_SIMILARITY = [0.9, 0.8, 0.7, 0.6, 0.5] as const;
-const SEARCHABLE = new Set(['READY', 'PARTIAL INDEX']);
+// While media are being added (READ ONLY) the stored vectors still answer: browsing goes on.
+const SEARCHABLE = new Set(['READY', 'PARTIAL INDEX', 'READ ONLY']);
 const SEARCHER_CACHE = 4;
 
 /** Explore and search: clusters, filters (VQL), search by image. */
@@ -295,7 +296,7 @@ export class ExploreService {
     const cached = this.searchers.get(dataset.id);
     if (cached?.version === version) return cached.searcher;
     const searcher = (async () => {
-      // New media of a PARTIAL INDEX dataset are not in the persisted index yet: search the stored vectors.
+      // New media of a PARTIAL INDEX (or READ ONLY) dataset are not in the persisted index yet: search the stored vectors.
       if (dataset.status === 'READY') {
         const persisted = await this.vectors.persisted(dataset.id);
         if (persisted) return persisted;

@@ -272,9 +272,12 @@ describe('add_media while another operation runs', () => {
     const media = await t.container.db.selectFrom('media').select('file_name').where('dataset_id', '=', datasetId).execute();
     expect(media.map((m) => m.file_name).filter((n) => ['one.jpg', 'two.jpg', 'three.jpg'].includes(n))).toHaveLength(1);
 
-    // Browsing still works while READ ONLY.
+    // Browsing and searching still work while READ ONLY.
     const explore = await t.app.inject({ method: 'GET', url: `/api/v1/explore/${datasetId}`, headers });
     expect(explore.statusCode, explore.body).toBe(200);
+    const anchor = (await t.container.db.selectFrom('media').select('id').where('dataset_id', '=', datasetId).where('status', '=', 'READY').executeTakeFirstOrThrow()).id;
+    const search = await t.app.inject({ method: 'GET', url: `/api/v1/explore/${datasetId}?anchor_media_id=${anchor}&anchor_type=MEDIA`, headers });
+    expect(search.statusCode, search.body).toBe(200);
   });
 });
 
