@@ -39,6 +39,7 @@ import { LocalBlobStore } from '../storage/local-blob-store.js';
 import { UploadStaging } from '../storage/upload-staging.js';
 import { MediaImportsRepository } from '../db/media-imports.repository.js';
 import { AddMediaService } from '../services/add-media.service.js';
+import { OperatorService } from '../services/operator.service.js';
 import { MediaImportService } from '../services/media-import.service.js';
 import { HttpSourceAdapter } from '../sources/http-source.js';
 import { LocalFolderSourceAdapter } from '../sources/local-folder-source.js';
@@ -51,6 +52,7 @@ export interface Services {
   datasets: DatasetsService;
   ingestion: IngestionService;
   addMedia: AddMediaService;
+  operator: OperatorService;
   sharing: SharingService;
   tasks: TasksService;
   processing: ProcessingService;
@@ -132,6 +134,7 @@ export async function createContainer(config: Config, options: ContainerOptions 
     clock,
     { enabled: config.addMediaEnabled, maxFileBytes: config.maxFileBytes, maxRequestFiles: config.maxRequestFiles, archive: config.archives },
   );
+  const operator = new OperatorService(users, datasetsRepo, ingestion, addMedia, { owner: config.pipelineService.owner });
   const sharing = new SharingService(datasetsRepo, users, access, clock);
   const tasks = new TasksService(tasksRepo);
   const processor = new MediaProcessor(
@@ -187,7 +190,7 @@ export async function createContainer(config: Config, options: ContainerOptions 
     db,
     blobs,
     queue,
-    services: { access, auth, datasets, ingestion, addMedia, sharing, tasks, processing, explore, media, exports },
+    services: { access, auth, datasets, ingestion, addMedia, operator, sharing, tasks, processing, explore, media, exports },
     startJobs() {
       if (jobsStarted) return;
       jobsStarted = true;

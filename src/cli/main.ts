@@ -1,10 +1,16 @@
 #!/usr/bin/env node
+import path from 'node:path';
 import { Command, Option } from 'commander';
-import { createContainer } from '../app/container.js';
+import { createContainer, type Container } from '../app/container.js';
 import { ConfigError, loadConfig, type ConfigFlags } from '../config.js';
+import { DatasetsRepository, type DatasetRow } from '../db/datasets.repository.js';
+import type { DatasetStatus } from '../domain/dataset-status.js';
 import { AppError } from '../domain/errors.js';
+import { startPipelineService, type RunningPipelineService } from '../http/pipeline-service.js';
 import { startServer } from '../http/server.js';
 import { mintSdkToken } from '../security/sdk-token.js';
+import { isUrlLocation, type OperatorService } from '../services/operator.service.js';
+import { waitForOperation } from './operation-progress.js';
 
 const program = new Command();
 program
@@ -13,35 +19,114 @@ program
   .showHelpAfterError();
 
 const dataDirOption = () => new Option('--data-dir <dir>', 'data folder: database, media, thumbnails (env VIZDEX_DATA_DIR, default ./data)');
+const rootsOption = () => new Option('--roots <dirs>', 'comma-separated absolute folders the pipeline service may read (env VIZDEX_PIPELINE_ROOTS, default unrestricted)');
+const modelOption = () => new Option('--model <model>', 'embedding model: builtin, or the path of an ONNX image model (env VIZDEX_MODEL)');
+const ownerOption = (what: string) => new Option('--owner <email>', `${what} (env VIZDEX_PIPELINE_OWNER, default the first admin)`);
+
+/** Stops `stop` on SIGINT/SIGTERM (a second signal exits at once), then exits 0 (1 if stopping failed). */
+function exitOnSignals(stop: () => Promise<void>): void {
+  let closing = false;
+  const shutdown = (signal: string) => {
+    if (closing) process.exit(1);
+    closing = true;
+    console.log(`${signal} received, shutting down`);
+    stop().then(
+      () => process.exit(0),
+      (error: unknown) => {
+        console.error(error);
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGINT', () => shutdown('SIGINT'));
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+}
+
+const debugLog = (message: string, error?: unknown) => {
+  if (process.env.VIZDEX_DEBUG) console.error(message, error ?? '');
+};
 
 program
   .command('serve')
-  .description('run the HTTP API and the job runner')
+  .description('run the HTTP API, the job runner and the on-prem pipeline service')
   .addOption(new Option('--port <port>', 'port to listen on (env VIZDEX_PORT, default 8080)'))
   .addOption(new Option('--host <host>', 'interface to bind (env VIZDEX_HOST, default 127.0.0.1)'))
   .addOption(dataDirOption())
-  .addOption(new Option('--model <model>', 'embedding model: builtin, or the path of an ONNX image model (env VIZDEX_MODEL)'))
+  .addOption(modelOption())
   .option('--no-worker', 'serve the API only; jobs are left to other processes')
-  .action(async (options: ConfigFlags & { worker: boolean }) => {
+  .option('--no-pipeline-service', 'do not start the on-prem pipeline service (it has no auth)')
+  .addOption(new Option('--pipeline-port <port>', 'pipeline service port; 0 = any free port (env VIZDEX_PIPELINE_PORT, default 2080)'))
+  .addOption(new Option('--pipeline-host <host>', 'pipeline service interface (env VIZDEX_PIPELINE_HOST, default 127.0.0.1)'))
+  .addOption(rootsOption())
+  .addOption(ownerOption('email of the user that owns datasets the pipeline service creates'))
+  .action(async (options: ConfigFlags & { worker: boolean; pipelineService: boolean }) => {
     const config = loadConfig(options);
     const container = await createContainer(config, { log: (message, error) => console.error(message, error ?? '') });
-    const server = await startServer(container, { withJobs: options.worker });
+    // The pipeline service first: a port in use stops serve before anything runs (no silent half start).
+    let pipeline: RunningPipelineService | null = null;
+    if (options.pipelineService) {
+      try {
+        pipeline = await startPipelineService(container, {
+          ...config.pipelineService,
+          hint: 'choose another port with --pipeline-port or VIZDEX_PIPELINE_PORT, or pass --no-pipeline-service',
+        });
+      } catch (error) {
+        await container.close();
+        throw error;
+      }
+      console.log(`vizdex pipeline service listening on ${pipeline.url}`);
+    }
+    let server;
+    try {
+      server = await startServer(container, { withJobs: options.worker });
+    } catch (error) {
+      await pipeline?.close();
+      await container.close();
+      throw error;
+    }
     console.log(`vizdex listening on ${server.url} (data in ${config.dataDir})`);
-    let closing = false;
-    const shutdown = (signal: string) => {
-      if (closing) process.exit(1);
-      closing = true;
-      console.log(`${signal} received, shutting down`);
-      server.close().then(
-        () => process.exit(0),
-        (error: unknown) => {
-          console.error(error);
-          process.exit(1);
-        },
-      );
-    };
-    process.on('SIGINT', () => shutdown('SIGINT'));
-    process.on('SIGTERM', () => shutdown('SIGTERM'));
+    const running = server;
+    exitOnSignals(async () => {
+      await pipeline?.close();
+      await running.close();
+    });
+  });
+
+program
+  .command('pipeline-service')
+  .description('run the on-prem pipeline service alone: GET|POST /api/v1/process and /api/v1/process/add_media, no auth')
+  .addOption(new Option('--port <port>', 'port to listen on; 0 = any free port (env VIZDEX_PIPELINE_PORT, default 2080)'))
+  .addOption(new Option('--host <host>', 'interface to bind (env VIZDEX_PIPELINE_HOST, default 127.0.0.1)'))
+  .addOption(dataDirOption())
+  .addOption(rootsOption())
+  .addOption(ownerOption('email of the user that owns the datasets it creates'))
+  .addOption(modelOption())
+  .option('--no-worker', 'only queue the work; jobs are left to `vizdex serve` or a worker on the same configuration')
+  .action(async (options: { port?: string; host?: string; dataDir?: string; roots?: string; owner?: string; model?: string; worker: boolean }) => {
+    const config = loadConfig({
+      dataDir: options.dataDir,
+      model: options.model,
+      pipelinePort: options.port,
+      pipelineHost: options.host,
+      roots: options.roots,
+      owner: options.owner,
+    });
+    const container = await createContainer(config, { log: (message, error) => console.error(message, error ?? '') });
+    let pipeline: RunningPipelineService;
+    try {
+      pipeline = await startPipelineService(container, { ...config.pipelineService, hint: 'choose another port with --port or VIZDEX_PIPELINE_PORT' });
+    } catch (error) {
+      await container.close();
+      throw error;
+    }
+    if (options.worker) container.startJobs();
+    const { roots, owner } = config.pipelineService;
+    console.log(`vizdex pipeline service listening on ${pipeline.url} (data in ${config.dataDir})`);
+    console.log(`paths: ${roots.length > 0 ? `under ${roots.join(', ')}` : 'anywhere'}; new datasets owned by ${owner ?? 'the first admin'}`);
+    exitOnSignals(async () => {
+      await pipeline.close();
+      await container.close();
+    });
   });
 
 const user = program.command('user').description('manage users');
@@ -110,6 +195,132 @@ program
       await container.close();
     }
   });
+
+const pathHelp = 'an absolute or relative local folder, a .txt/.csv/.parquet list of files, or an s3:// or http(s):// location';
+
+program
+  .command('create')
+  .description('create a dataset from a folder, an S3 or HTTP location, or a list of files, and wait until it is READY')
+  .requiredOption('-n, --name <name>', 'dataset name')
+  .requiredOption('-p, --path <path>', pathHelp)
+  .addOption(ownerOption('email of the user that owns the dataset'))
+  .addOption(dataDirOption())
+  .addOption(modelOption())
+  .action(async (options: { name: string; path: string; owner?: string; dataDir?: string; model?: string }) => {
+    await runOperation({ dataDir: options.dataDir, model: options.model, owner: options.owner }, ['READY'], async (operator) => {
+      const created = await operator.createDataset({ name: options.name, location: resolveLocation(options.path) });
+      return { datasetId: created.dataset_id, taskId: created.taskId };
+    });
+  });
+
+program
+  .command('add-media')
+  .description('add the media at a location to an indexed dataset and wait until they are in (PARTIAL INDEX, or READY with -a)')
+  .requiredOption('-d, --dataset <id>', 'dataset id')
+  .requiredOption('-p, --path <path>', pathHelp)
+  .option('-a, --auto-reindex', 'reindex once the new media are in, ending READY')
+  .addOption(dataDirOption())
+  .addOption(modelOption())
+  .action(async (options: { dataset: string; path: string; autoReindex?: boolean; dataDir?: string; model?: string }) => {
+    const autoReindex = options.autoReindex === true;
+    await runOperation({ dataDir: options.dataDir, model: options.model }, autoReindex ? ['READY'] : ['PARTIAL INDEX'], async (operator) => {
+      const { taskId } = await operator.addMediaFrom(options.dataset, resolveLocation(options.path), autoReindex);
+      return { datasetId: options.dataset.trim(), taskId };
+    });
+  });
+
+program
+  .command('reindex')
+  .description('re-cluster a PARTIAL INDEX dataset and wait until it is READY')
+  .requiredOption('-d, --dataset <id>', 'dataset id')
+  .addOption(dataDirOption())
+  .addOption(modelOption())
+  .action(async (options: { dataset: string; dataDir?: string; model?: string }) => {
+    await runOperation({ dataDir: options.dataDir, model: options.model }, ['READY'], async (operator) => {
+      const { taskId } = await operator.reindex(options.dataset);
+      return { datasetId: options.dataset.trim(), taskId };
+    });
+  });
+
+/** A relative local path is the operator's: resolved against the current directory. */
+function resolveLocation(location: string): string {
+  const trimmed = location.trim();
+  return isUrlLocation(trimmed) ? trimmed : path.resolve(trimmed);
+}
+
+/**
+ * The operator commands' shape: open the container, run jobs here too (harmless when a server runs
+ * on the same data dir: jobs are claimed through the database), start the operation, print the
+ * dataset id, show progress until the dataset reaches one of `until`, print a summary. Ending in
+ * ERROR or a failed task throws, so the process exits 1 with the reason.
+ */
+async function runOperation(
+  flags: ConfigFlags,
+  until: DatasetStatus[],
+  start: (operator: OperatorService) => Promise<{ datasetId: string; taskId: string }>,
+): Promise<void> {
+  const config = loadConfig(flags);
+  const container = await createContainer(config, { log: debugLog });
+  // `vizdex create … | head -1` closes stdout early; the operation must still run to its end.
+  process.stdout.on('error', () => undefined);
+  let failure: string | null = null;
+  try {
+    container.startJobs();
+    const { datasetId, taskId } = await start(container.services.operator);
+    console.log(datasetId);
+    const stopWaiting = interruptNotice(datasetId);
+    try {
+      const outcome = await waitForOperation(container, {
+        datasetId,
+        taskId,
+        until: new Set(until),
+        out: process.stdout,
+        tty: process.stdout.isTTY === true,
+      });
+      const dataset = await new DatasetsRepository(container.db).findById(datasetId);
+      if (outcome.ok) console.log(summarize(datasetId, outcome.status, dataset));
+      else failure = `${outcome.message} (dataset ${datasetId} is ${outcome.status})`;
+    } finally {
+      stopWaiting();
+    }
+  } finally {
+    await closeQuietly(container);
+  }
+  if (failure !== null) throw new Error(failure);
+}
+
+/** Ctrl-C while waiting: say where the work stands instead of dying mid-line. */
+function interruptNotice(datasetId: string): () => void {
+  const onSignal = (signal: NodeJS.Signals) => {
+    process.stdout.write('\n');
+    console.error(`${signal}: stopped waiting; dataset ${datasetId} goes on processing when vizdex serve (or another command) runs on this data dir`);
+    process.exit(signal === 'SIGINT' ? 130 : 143);
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  return () => {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  };
+}
+
+async function closeQuietly(container: Container): Promise<void> {
+  try {
+    await container.close();
+  } catch (error) {
+    debugLog('closing the container failed', error);
+  }
+}
+
+/** `Dataset <id> is READY: 30 images, 1 video, 2 files could not be processed`. */
+function summarize(datasetId: string, status: string, dataset: DatasetRow | undefined): string {
+  if (!dataset) return `Dataset ${datasetId} is ${status}`;
+  const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`;
+  const parts = [plural(dataset.n_images, 'image')];
+  if (dataset.n_videos > 0) parts.push(`${plural(dataset.n_videos, 'video')} (${plural(dataset.n_video_frames, 'frame')})`);
+  if (dataset.n_failed > 0) parts.push(`${plural(dataset.n_failed, 'file')} could not be processed`);
+  return `Dataset ${datasetId} is ${status}: ${parts.join(', ')}`;
+}
 
 program.parseAsync().catch((error: unknown) => {
   if (error instanceof ConfigError) console.error(error.message);

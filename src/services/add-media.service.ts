@@ -186,7 +186,7 @@ export class AddMediaService {
       if (assumeRoleArn) credentials = await this.assumeRole(assumeRoleArn);
       if (!(await this.imports.holdsMedia(location, origin, credentials))) throw new BadRequestError(`Invalid S3 URI or no media files found at ${location}`);
     } catch (error) {
-      throw asSourceRequestError(error, location);
+      throw asSourceRequestError(error, location, origin);
     }
     return this.start(userId, dataset, settings, async () => ({ kind: kind!, location, credentials, origin }));
   }

@@ -75,7 +75,7 @@ export class IngestionService {
       if (kind === null || (input.origin === 'api' && kind !== 's3')) throw new BadRequestError(`Invalid S3 URI or no media files found at ${location}`);
       if (!(await this.imports.holdsMedia(location, input.origin))) throw new BadRequestError(`Invalid S3 URI or no media files found at ${location}`);
     } catch (error) {
-      throw asSourceRequestError(error, location);
+      throw asSourceRequestError(error, location, input.origin);
     }
     const dataset = await this.datasetsService.create(userId, { name: input.name, sourceType: SOURCE_TYPES[kind!] });
     const taskId = crypto.randomUUID();

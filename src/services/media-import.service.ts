@@ -320,9 +320,13 @@ export class MediaImportService {
  * A request's source problem as the seed words it: nothing there → 400 "Invalid S3 URI or no media
  * files found at {uri}"; cannot be reached or read → 500 saying why.
  */
-export function asSourceRequestError(error: unknown, location: string): unknown {
+export function asSourceRequestError(error: unknown, location: string, origin: ImportOrigin = 'api'): unknown {
   if (error instanceof AppError) return error;
-  if (error instanceof SourceNotFoundError) return new BadRequestError(`Invalid S3 URI or no media files found at ${location}`);
+  if (error instanceof SourceNotFoundError) {
+    // The operator may read why (a path outside the roots, a missing folder); an API caller gets the seed's words.
+    const why = origin === 'operator' ? ` (${error.message})` : '';
+    return new BadRequestError(`Invalid S3 URI or no media files found at ${location}${why}`);
+  }
   if (error instanceof ManifestError) return new BadRequestError(`Invalid manifest ${location}: ${error.message}`);
   if (error instanceof InvalidRoleArnError) return new BadRequestError(error.message);
   if (error instanceof SourceUnreachableError) return new ServerError(error.message);

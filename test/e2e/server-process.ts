@@ -12,6 +12,8 @@ export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url
 
 const CLI_ENTRY = 'src/cli/main.ts';
 const LISTENING = /vizdex listening on (http:\/\/\S+)/;
+/** `serve` prints this line (before the API's) unless started with `--no-pipeline-service`. */
+const PIPELINE_LISTENING = /vizdex pipeline service listening on (http:\/\/\S+)/;
 
 export interface ExitStatus {
   code: number | null;
@@ -21,6 +23,8 @@ export interface ExitStatus {
 export interface ServerProcess {
   /** Base URL, e.g. `http://127.0.0.1:41234` (no trailing slash, no `/api/v1`). */
   url: string;
+  /** The on-prem pipeline service's base URL (on an ephemeral port); null with `--no-pipeline-service`. */
+  pipelineUrl: string | null;
   child: ChildProcess;
   dataDir: string;
   /** Everything the child printed so far. */
@@ -37,7 +41,10 @@ export interface StartServerOptions {
   dataDir: string;
   /** Extra environment (`VIZDEX_*`); `VIZDEX_LOG_LEVEL` defaults to warn. */
   env?: Record<string, string>;
-  /** Extra `serve` arguments, e.g. `['--no-worker']`. */
+  /**
+   * Extra `serve` arguments, e.g. `['--no-worker']`. The pipeline service gets `--pipeline-port 0`
+   * (servers of parallel tests must not compete for 2080); a later `--pipeline-port` here wins.
+   */
   args?: string[];
   /** How long to wait for the "listening" line. */
   startTimeoutMs?: number;
@@ -65,7 +72,7 @@ process.once('exit', () => {
 });
 
 /** The parent's environment without any `VIZDEX_*` setting, so children see only what a test gives them. */
-function childEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+export function childEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};
   for (const [key, value] of Object.entries(process.env)) {
     if (!key.startsWith('VIZDEX_')) env[key] = value;
@@ -88,7 +95,7 @@ export async function startServerProcess(options: StartServerOptions): Promise<S
   const command = [
     ...(options.launcher ?? []),
     process.execPath,
-    ...['--import', 'tsx', CLI_ENTRY, 'serve', '--port', '0', '--host', '127.0.0.1', '--data-dir', options.dataDir, ...(options.args ?? [])],
+    ...['--import', 'tsx', CLI_ENTRY, 'serve', '--port', '0', '--host', '127.0.0.1', '--pipeline-port', '0', '--data-dir', options.dataDir, ...(options.args ?? [])],
   ];
   const child = spawn(command[0]!, command.slice(1), { cwd: REPO_ROOT, env: childEnv(options.env), stdio: ['ignore', 'pipe', 'pipe'] });
   const exited = track(child);
@@ -138,7 +145,9 @@ export async function startServerProcess(options: StartServerOptions): Promise<S
     child.once('exit', onExit);
   });
 
-  return { url, child, dataDir: options.dataDir, output: () => ({ stdout, stderr }), exited, stop, kill };
+  // The pipeline service listens (and says so) before the API does.
+  const pipelineUrl = PIPELINE_LISTENING.exec(stdout)?.[1] ?? null;
+  return { url, pipelineUrl, child, dataDir: options.dataDir, output: () => ({ stdout, stderr }), exited, stop, kill };
 }
 
 /** Runs `vizdex <args>` to completion (killed after `timeoutMs`). */
