@@ -1,4 +1,4 @@
-import type { Kysely } from 'kysely';
+import type { Kysely, Transaction } from 'kysely';
 import type { Database, IssueType } from './schema.js';
 
 /** Every indexed vector of a dataset, in media-id order, in one compact matrix. */
@@ -125,56 +125,38 @@ export class IndexRepository {
           )
           .execute();
       }
-      for (let i = 0; i < analysis.clusters.length; i += INSERT_CHUNK) {
-        await trx
-          .insertInto('clusters')
-          .values(
-            analysis.clusters.slice(i, i + INSERT_CHUNK).map((c) => ({
-              dataset_id: datasetId,
-              level: c.level,
-              cluster_id: c.clusterId,
-              size: c.size,
-              representative_media_id: c.representativeMediaId,
-            })),
-          )
-          .execute();
-      }
-      for (let i = 0; i < analysis.memberships.length; i += INSERT_CHUNK) {
-        await trx
-          .insertInto('media_clusters')
-          .values(
-            analysis.memberships.slice(i, i + INSERT_CHUNK).map((m) => ({ dataset_id: datasetId, level: m.level, media_id: m.mediaId, cluster_id: m.clusterId })),
-          )
-          .execute();
-      }
+      await insertClusters(trx, datasetId, analysis);
     });
   }
 
   /** Adds the clusters of a batch of new media beside the existing ones (nothing is replaced). */
   async addClusters(datasetId: string, rows: Pick<DatasetAnalysisRows, 'clusters' | 'memberships'>): Promise<void> {
-    await this.db.transaction().execute(async (trx) => {
-      for (let i = 0; i < rows.clusters.length; i += INSERT_CHUNK) {
-        await trx
-          .insertInto('clusters')
-          .values(
-            rows.clusters.slice(i, i + INSERT_CHUNK).map((c) => ({
-              dataset_id: datasetId,
-              level: c.level,
-              cluster_id: c.clusterId,
-              size: c.size,
-              representative_media_id: c.representativeMediaId,
-            })),
-          )
-          .onConflict((oc) => oc.doNothing())
-          .execute();
-      }
-      for (let i = 0; i < rows.memberships.length; i += INSERT_CHUNK) {
-        await trx
-          .insertInto('media_clusters')
-          .values(rows.memberships.slice(i, i + INSERT_CHUNK).map((m) => ({ dataset_id: datasetId, level: m.level, media_id: m.mediaId, cluster_id: m.clusterId })))
-          .onConflict((oc) => oc.doNothing())
-          .execute();
-      }
-    });
+    await this.db.transaction().execute(async (trx) => insertClusters(trx, datasetId, rows));
+  }
+}
+
+/** Clusters and memberships, a chunk at a time; rows already there (a retried job) are kept. */
+async function insertClusters(trx: Transaction<Database>, datasetId: string, rows: Pick<DatasetAnalysisRows, 'clusters' | 'memberships'>): Promise<void> {
+  for (let i = 0; i < rows.clusters.length; i += INSERT_CHUNK) {
+    await trx
+      .insertInto('clusters')
+      .values(
+        rows.clusters.slice(i, i + INSERT_CHUNK).map((c) => ({
+          dataset_id: datasetId,
+          level: c.level,
+          cluster_id: c.clusterId,
+          size: c.size,
+          representative_media_id: c.representativeMediaId,
+        })),
+      )
+      .onConflict((oc) => oc.doNothing())
+      .execute();
+  }
+  for (let i = 0; i < rows.memberships.length; i += INSERT_CHUNK) {
+    await trx
+      .insertInto('media_clusters')
+      .values(rows.memberships.slice(i, i + INSERT_CHUNK).map((m) => ({ dataset_id: datasetId, level: m.level, media_id: m.mediaId, cluster_id: m.clusterId })))
+      .onConflict((oc) => oc.doNothing())
+      .execute();
   }
 }

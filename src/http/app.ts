@@ -7,6 +7,7 @@ import { Ajv } from 'ajv';
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { Container } from '../app/container.js';
 import { registerAuth } from './plugins/auth.js';
+import { registerBodyParsers } from './plugins/body-parsers.js';
 import { registerErrorHandling } from './plugins/errors.js';
 import { authRoutes } from './routes/auth.js';
 import { datasetRoutes } from './routes/datasets.js';
@@ -39,26 +40,7 @@ export async function buildApp(container: Container, options: AppOptions = {}): 
   const strict = new Ajv({ coerceTypes: false, useDefaults: true, removeAdditional: false, allErrors: false });
   app.setValidatorCompiler(({ schema, httpPart }) => (httpPart === 'body' ? strict : coercing).compile(schema));
 
-  // FastAPI never reads the body of a route that takes none, so Visual Layer clients that send
-  // `Content-Type: application/json` on every call (process_files, DELETE, ...) with no body work
-  // there; an empty JSON body is therefore no body here, and routes that need one still answer 422.
-  const parseJson = app.getDefaultJsonParser('error', 'error');
-  app.removeContentTypeParser('application/json');
-  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
-    if (body.length === 0) return done(null, undefined);
-    parseJson(request, body.toString(), done);
-  });
-
-  // Form posts without files (`requests.post(url, data={...})`) arrive urlencoded; repeated keys become arrays.
-  app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (_request, body, done) => {
-    const form: Record<string, string | string[]> = {};
-    for (const [key, value] of new URLSearchParams(body.toString())) {
-      const existing = form[key];
-      form[key] = existing === undefined ? value : [...(Array.isArray(existing) ? existing : [existing]), value];
-    }
-    done(null, form);
-  });
-
+  registerBodyParsers(app);
   registerErrorHandling(app);
   await app.register(cookie);
   await app.register(multipart, {

@@ -9,6 +9,7 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import type { Container } from '../app/container.js';
 import { RequestValidationError, type ValidationIssue } from '../domain/errors.js';
 import type { OperatorService } from '../services/operator.service.js';
+import { registerBodyParsers } from './plugins/body-parsers.js';
 import { registerErrorHandling } from './plugins/errors.js';
 
 export interface RunningPipelineService {
@@ -95,16 +96,7 @@ export const pipelineRoutes: FastifyPluginAsyncTypebox<{ operator: OperatorServi
 export async function buildPipelineService(container: Container, options: { logger?: boolean | { level: string } } = {}): Promise<FastifyInstance> {
   const app = Fastify({ logger: options.logger ?? false, bodyLimit: 64 * 1024 }).withTypeProvider<TypeBoxTypeProvider>();
 
-  // `curl -X POST` sends no body (or an empty one): that is no body, not a JSON error.
-  const parseJson = app.getDefaultJsonParser('error', 'error');
-  app.removeContentTypeParser('application/json');
-  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
-    if (body.length === 0) return done(null, undefined);
-    parseJson(request, body.toString(), done);
-  });
-  app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (_request, body, done) => {
-    done(null, Object.fromEntries(new URLSearchParams(body.toString())));
-  });
+  registerBodyParsers(app);
   // Any other body is ignored: the parameters are in the query string.
   app.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, _body, done) => done(null, undefined));
 

@@ -1,5 +1,4 @@
 import crypto from 'node:crypto';
-import path from 'node:path';
 import type { DatasetRow, DatasetsRepository } from '../db/datasets.repository.js';
 import type { MediaRepository, NewMediaRow } from '../db/media.repository.js';
 import type { MediaImportSourceKind } from '../db/schema.js';
@@ -16,6 +15,7 @@ import { blobKeys, type BlobStore } from '../storage/blob-store.js';
 import { FileTooLargeError, type StagedFile, type UploadStaging } from '../storage/upload-staging.js';
 import type { AccessService } from './access.service.js';
 import type { Clock } from './clock.js';
+import { newMediaRow } from './new-media-row.js';
 import type { UploadPart } from './ingestion.service.js';
 import { asSourceRequestError, type ImportOrigin, type MediaImportService } from './media-import.service.js';
 
@@ -144,7 +144,19 @@ export class AddMediaService {
         const id = crypto.randomUUID();
         const blobKey = blobKeys.media(dataset.id, id, file.extension);
         await this.blobs.putFile(blobKey, file.staged.path);
-        rows.push(uploadedRow(dataset.id, importId, id, file, blobKey, now));
+        rows.push(
+          newMediaRow({
+            id,
+            datasetId: dataset.id,
+            importId,
+            mediaType: file.kind,
+            originalUri: file.fileName,
+            blobKey,
+            fileSize: file.staged.size,
+            sha256: file.staged.sha256,
+            createdAt: now,
+          }),
+        );
       }
       await this.media.insertMany(rows);
       return { kind: 'upload' as const, location: 'upload' };
@@ -331,39 +343,6 @@ function parseSettings(fields: Map<string, string[]>): AddMediaSettings {
   }
   if (issues.length > 0) throw new RequestValidationError(issues);
   return { autoReindex, hints };
-}
-
-function uploadedRow(
-  datasetId: string,
-  importId: string,
-  id: string,
-  file: { staged: StagedFile; fileName: string; kind: MediaKind },
-  blobKey: string,
-  now: string,
-): NewMediaRow {
-  return {
-    id,
-    dataset_id: datasetId,
-    transaction_id: null,
-    import_id: importId,
-    media_type: file.kind,
-    status: 'PENDING',
-    original_media_uri: file.fileName,
-    file_name: path.posix.basename(file.fileName.replaceAll('\\', '/')),
-    blob_key: blobKey,
-    file_size: file.staged.size,
-    sha256: file.staged.sha256,
-    width: null,
-    height: null,
-    format: null,
-    thumb_key: null,
-    duration_seconds: null,
-    error: null,
-    parent_media_id: null,
-    frame_timestamp: null,
-    created_at: now,
-    processed_at: null,
-  };
 }
 
 const isMediaName = (name: string) => ['image', 'video'].includes(classifyFileName(name).kind);

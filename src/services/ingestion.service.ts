@@ -1,5 +1,4 @@
 import crypto from 'node:crypto';
-import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { BadRequestError, ConflictError, NotFoundError, PayloadTooLargeError, RequestValidationError } from '../domain/errors.js';
 import type { MediaRepository, NewMediaRow } from '../db/media.repository.js';
@@ -12,6 +11,7 @@ import { blobKeys, type BlobStore } from '../storage/blob-store.js';
 import { FileTooLargeError, type StagedFile, type UploadStaging } from '../storage/upload-staging.js';
 import type { AccessService } from './access.service.js';
 import type { Clock } from './clock.js';
+import { newMediaRow } from './new-media-row.js';
 import { asSourceRequestError, type ImportOrigin, type MediaImportService } from './media-import.service.js';
 import type { DatasetsService } from './datasets.service.js';
 
@@ -215,28 +215,19 @@ export class IngestionService {
       const id = crypto.randomUUID();
       const blobKey = blobKeys.media(datasetId, id, file.extension);
       await this.blobs.putFile(blobKey, file.staged.path);
-      rows.push({
-        id,
-        dataset_id: datasetId,
-        transaction_id: transactionId,
-        media_type: file.kind,
-        status: 'PENDING',
-        original_media_uri: file.fileName,
-        file_name: path.posix.basename(file.fileName.replaceAll('\\', '/')),
-        blob_key: blobKey,
-        file_size: file.staged.size,
-        sha256: file.staged.sha256,
-        width: null,
-        height: null,
-        format: null,
-        thumb_key: null,
-        duration_seconds: null,
-        error: null,
-        parent_media_id: null,
-        frame_timestamp: null,
-        created_at: now,
-        processed_at: null,
-      });
+      rows.push(
+        newMediaRow({
+          id,
+          datasetId,
+          transactionId,
+          mediaType: file.kind,
+          originalUri: file.fileName,
+          blobKey,
+          fileSize: file.staged.size,
+          sha256: file.staged.sha256,
+          createdAt: now,
+        }),
+      );
     }
     await this.media.insertMany(rows);
   }

@@ -1,5 +1,4 @@
 import crypto from 'node:crypto';
-import path from 'node:path';
 import type { Readable } from 'node:stream';
 import type { MediaImportRow, MediaImportsRepository } from '../db/media-imports.repository.js';
 import type { MediaRepository, MediaRow, NewMediaRow } from '../db/media.repository.js';
@@ -17,6 +16,7 @@ import type { MediaSources, SourcePolicy } from '../sources/media-sources.js';
 import { blobKeys, type BlobStore } from '../storage/blob-store.js';
 import { FileTooLargeError, type StagedFile, type UploadStaging } from '../storage/upload-staging.js';
 import type { Clock } from './clock.js';
+import { newMediaRow } from './new-media-row.js';
 import { mapConcurrently } from '../domain/map-concurrently.js';
 
 export type ImportOrigin = SourcePolicy['kind'];
@@ -256,30 +256,19 @@ export class MediaImportService {
   private pendingRow(row: MediaImportRow, uri: string, size: number, now: string, failure?: string, fetchFrom: string | null = uri): NewMediaRow {
     const id = deterministicUuid(`${row.id}:${uri}`);
     const byName = classifyFileName(uri);
-    return {
+    return newMediaRow({
       id,
-      dataset_id: row.dataset_id,
-      transaction_id: null,
-      import_id: row.id,
-      fetch_from: failure ? null : fetchFrom,
-      media_type: byName.kind === 'video' ? 'video' : 'image',
-      status: failure ? 'FAILED' : 'PENDING',
-      original_media_uri: uri,
-      file_name: path.posix.basename(uri.replaceAll('\\', '/').split('?')[0] ?? uri) || uri,
-      blob_key: blobKeys.media(row.dataset_id, id, byName.extension),
-      file_size: size,
+      datasetId: row.dataset_id,
+      importId: row.id,
+      fetchFrom,
+      failure,
+      mediaType: byName.kind === 'video' ? 'video' : 'image',
+      originalUri: uri,
+      blobKey: blobKeys.media(row.dataset_id, id, byName.extension),
+      fileSize: size,
       sha256: '',
-      width: null,
-      height: null,
-      format: null,
-      thumb_key: null,
-      duration_seconds: null,
-      error: failure ?? null,
-      parent_media_id: null,
-      frame_timestamp: null,
-      created_at: now,
-      processed_at: failure ? now : null,
-    };
+      createdAt: now,
+    });
   }
 
   /** Copies one object into the store; returns why it failed, or null. Store failures throw (the batch is retried). */

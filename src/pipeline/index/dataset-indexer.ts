@@ -41,39 +41,33 @@ export class KnnDatasetIndexer implements DatasetIndexer {
   ) {}
 
   async analyze(datasetId: string, vectors: DatasetVectors, duplicateCosine: number): Promise<DatasetAnalysisRows> {
-    const n = vectors.mediaIds.length;
-    if (n === 0) return { perMedia: [], issues: [], clusters: [], memberships: [] };
-    const index = await VectorIndex.build(vectors.vectors, vectors.dimensions, { threads: this.options.threads });
-    const graph = await index.knn(this.options.k);
+    if (vectors.mediaIds.length === 0) return { perMedia: [], issues: [], clusters: [], memberships: [] };
+    const { index, analysis } = await this.analyzeGraph(vectors, duplicateCosine);
     await index.saveToStore(this.blobs, blobKeys.vectorIndex(datasetId));
     await this.blobs.putBuffer(blobKeys.vectorIndexKeys(datasetId), Buffer.from(JSON.stringify(vectors.mediaIds)));
-
-    const analysis = analyzeDataset({
-      n,
-      k: graph.k,
-      neighbors: graph.neighbors,
-      similarities: graph.similarities,
-      duplicateCosine,
-      contentHashes: vectors.sha256,
-    });
     return toRows(datasetId, vectors.mediaIds, analysis);
   }
 
   async clusterBatch(datasetId: string, vectors: DatasetVectors, duplicateCosine: number): Promise<Pick<DatasetAnalysisRows, 'clusters' | 'memberships'>> {
-    const n = vectors.mediaIds.length;
-    if (n === 0) return { clusters: [], memberships: [] };
+    if (vectors.mediaIds.length === 0) return { clusters: [], memberships: [] };
+    const { analysis } = await this.analyzeGraph(vectors, duplicateCosine);
+    const { clusters, memberships } = toRows(datasetId, vectors.mediaIds, analysis);
+    return { clusters, memberships };
+  }
+
+  /** The k-NN graph over the vectors and everything derived from it. */
+  private async analyzeGraph(vectors: DatasetVectors, duplicateCosine: number): Promise<{ index: VectorIndex; analysis: DatasetAnalysis }> {
     const index = await VectorIndex.build(vectors.vectors, vectors.dimensions, { threads: this.options.threads });
     const graph = await index.knn(this.options.k);
     const analysis = analyzeDataset({
-      n,
+      n: vectors.mediaIds.length,
       k: graph.k,
       neighbors: graph.neighbors,
       similarities: graph.similarities,
       duplicateCosine,
       contentHashes: vectors.sha256,
     });
-    const { clusters, memberships } = toRows(datasetId, vectors.mediaIds, analysis);
-    return { clusters, memberships };
+    return { index, analysis };
   }
 
   async load(datasetId: string): Promise<LoadedDatasetIndex | null> {
