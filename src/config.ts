@@ -28,6 +28,12 @@ export interface Config {
   readonly s3: S3Config;
   readonly archives: ArchiveConfig;
   readonly pipelineService: PipelineServiceConfig;
+  /** `VIZDEX_DATABASE_URL`: postgres://… for PostgreSQL; null = SQLite in the data dir. */
+  readonly databaseUrl: string | null;
+  /** `VIZDEX_REDIS_URL`: redis://… for BullMQ queues and `vizdex worker`s; null = the in-process queue. */
+  readonly redisUrl: string | null;
+  /** `VIZDEX_STORAGE`: s3://bucket/prefix for media, thumbnails and index files; null = the data dir. */
+  readonly storage: { bucket: string; prefix: string } | null;
 }
 
 /** S3-compatible access: AWS, MinIO, Ceph… Credentials come from the standard AWS chain. */
@@ -205,6 +211,9 @@ export function loadConfig(flags: ConfigFlags = {}, env: NodeJS.ProcessEnv = pro
       maxTotalBytes: int(undefined, 'VIZDEX_ARCHIVE_MAX_BYTES', 50 * GiB, 1, Number.MAX_SAFE_INTEGER),
       maxCompressionRatio: int(undefined, 'VIZDEX_ARCHIVE_MAX_RATIO', 200, 1, 1_000_000),
     },
+    databaseUrl: databaseUrl(env.VIZDEX_DATABASE_URL, problems),
+    redisUrl: redisUrl(env.VIZDEX_REDIS_URL, problems),
+    storage: storageLocation(env.VIZDEX_STORAGE, problems),
     pipelineService: {
       host: str(flags.pipelineHost, 'VIZDEX_PIPELINE_HOST', '127.0.0.1'),
       port: int(flags.pipelinePort, 'VIZDEX_PIPELINE_PORT', 2080, 0, 65535),
@@ -214,6 +223,32 @@ export function loadConfig(flags: ConfigFlags = {}, env: NodeJS.ProcessEnv = pro
   };
   if (problems.length > 0) throw new ConfigError(problems);
   return Object.freeze(config);
+}
+
+function databaseUrl(raw: string | undefined, problems: string[]): string | null {
+  const value = raw?.trim();
+  if (!value) return null;
+  if (!/^postgres(ql)?:\/\//i.test(value)) problems.push(`VIZDEX_DATABASE_URL: expected postgres://user@host:port/database, got "${value}"`);
+  return value;
+}
+
+function redisUrl(raw: string | undefined, problems: string[]): string | null {
+  const value = raw?.trim();
+  if (!value) return null;
+  if (!/^rediss?:\/\//i.test(value)) problems.push(`VIZDEX_REDIS_URL: expected redis://host:port, got "${value}"`);
+  return value;
+}
+
+function storageLocation(raw: string | undefined, problems: string[]): { bucket: string; prefix: string } | null {
+  const value = raw?.trim();
+  if (!value || value === 'local') return null;
+  const match = /^s3:\/\/([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])(?:\/(.*))?$/.exec(value);
+  if (!match) {
+    problems.push(`VIZDEX_STORAGE: expected s3://bucket/prefix (or "local"), got "${value}"`);
+    return null;
+  }
+  const prefix = (match[2] ?? '').replace(/^\/+|\/+$/g, '');
+  return { bucket: match[1]!, prefix: prefix === '' ? '' : `${prefix}/` };
 }
 
 function optionalUrl(raw: string | undefined, key: string, problems: string[]): string | null {
