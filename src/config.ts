@@ -14,6 +14,8 @@ export interface Config {
   readonly maxFileBytes: number;
   readonly maxRequestFiles: number;
   readonly jobConcurrency: number;
+  /** Datasets with more vectors compute their k-NN graph in shards of this many rows, spread over workers. */
+  readonly knnShardSize: number;
   /** Attempts per job before it counts as failed (`VIZDEX_JOB_MAX_ATTEMPTS`). */
   readonly jobMaxAttempts: number;
   /** How long a claimed job stays claimed without a heartbeat before another runner may take it. */
@@ -32,8 +34,24 @@ export interface Config {
   readonly databaseUrl: string | null;
   /** `VIZDEX_REDIS_URL`: redis://… for BullMQ queues and `vizdex worker`s; null = the in-process queue. */
   readonly redisUrl: string | null;
+  /** `VIZDEX_REDIS_PREFIX`: key prefix of the queues; processes sharing it share the work. */
+  readonly redisPrefix: string;
   /** `VIZDEX_STORAGE`: s3://bucket/prefix for media, thumbnails and index files; null = the data dir. */
-  readonly storage: { bucket: string; prefix: string } | null;
+  readonly storage: StorageConfig | null;
+}
+
+/** Where media, thumbnails and index files live when not in the data dir. */
+export interface StorageConfig {
+  bucket: string;
+  /** '' or ending in '/'. */
+  prefix: string;
+  /** The S3 settings for the storage bucket: those of sources, with `VIZDEX_STORAGE_S3_ENDPOINT` if set. */
+  s3: S3Config;
+  /**
+   * `VIZDEX_STORAGE_S3_ACCESS_KEY_ID` / `…_SECRET_ACCESS_KEY`: the deployment's own bucket may need
+   * other credentials than the buckets media are read from; unset = the standard AWS chain.
+   */
+  credentials: { accessKeyId: string; secretAccessKey: string } | null;
 }
 
 /** S3-compatible access: AWS, MinIO, Ceph… Credentials come from the standard AWS chain. */
@@ -80,7 +98,7 @@ export interface VideoConfig {
 }
 
 export type ConfigFlags = Partial<
-  Record<'host' | 'port' | 'dataDir' | 'model' | 'pipelinePort' | 'pipelineHost' | 'roots' | 'owner', string | number | undefined>
+  Record<'host' | 'port' | 'dataDir' | 'model' | 'pipelinePort' | 'pipelineHost' | 'roots' | 'owner' | 'concurrency', string | number | undefined>
 >;
 
 export class ConfigError extends Error {
@@ -178,7 +196,7 @@ export function loadConfig(flags: ConfigFlags = {}, env: NodeJS.ProcessEnv = pro
     problems.push(`VIZDEX_MODEL: expected "builtin" or the path of a .onnx file, got "${modelSetting}"`);
   }
 
-  const config: Config = {
+  const config: { -readonly [K in keyof Config]: Config[K] } = {
     host: str(flags.host, 'VIZDEX_HOST', '127.0.0.1'),
     port: int(flags.port, 'VIZDEX_PORT', 8080, 0, 65535),
     dataDir: path.resolve(str(flags.dataDir, 'VIZDEX_DATA_DIR', './data')),
@@ -187,7 +205,8 @@ export function loadConfig(flags: ConfigFlags = {}, env: NodeJS.ProcessEnv = pro
     openSignup: bool('VIZDEX_OPEN_SIGNUP', false),
     maxFileBytes: int(undefined, 'VIZDEX_MAX_FILE_BYTES', 2 * GiB, 1, Number.MAX_SAFE_INTEGER),
     maxRequestFiles: int(undefined, 'VIZDEX_MAX_REQUEST_FILES', 1000, 1, 1_000_000),
-    jobConcurrency: int(undefined, 'VIZDEX_JOB_CONCURRENCY', Math.max(1, os.availableParallelism()), 1, 256),
+    jobConcurrency: int(flags.concurrency, 'VIZDEX_JOB_CONCURRENCY', Math.max(1, os.availableParallelism()), 1, 256),
+    knnShardSize: int(undefined, 'VIZDEX_KNN_SHARD_SIZE', 50_000, 1, 100_000_000),
     jobMaxAttempts: int(undefined, 'VIZDEX_JOB_MAX_ATTEMPTS', 5, 1, 100),
     jobLeaseMs: int(undefined, 'VIZDEX_JOB_LEASE_MS', 30_000, 1_000, 3_600_000),
     thumbnailSize: int(undefined, 'VIZDEX_THUMBNAIL_SIZE', 320, 32, 2048),
@@ -213,7 +232,8 @@ export function loadConfig(flags: ConfigFlags = {}, env: NodeJS.ProcessEnv = pro
     },
     databaseUrl: databaseUrl(env.VIZDEX_DATABASE_URL, problems),
     redisUrl: redisUrl(env.VIZDEX_REDIS_URL, problems),
-    storage: storageLocation(env.VIZDEX_STORAGE, problems),
+    redisPrefix: env.VIZDEX_REDIS_PREFIX?.trim() || 'vizdex',
+    storage: null,
     pipelineService: {
       host: str(flags.pipelineHost, 'VIZDEX_PIPELINE_HOST', '127.0.0.1'),
       port: int(flags.pipelinePort, 'VIZDEX_PIPELINE_PORT', 2080, 0, 65535),
@@ -221,6 +241,21 @@ export function loadConfig(flags: ConfigFlags = {}, env: NodeJS.ProcessEnv = pro
       owner: (flags.owner !== undefined ? String(flags.owner) : env.VIZDEX_PIPELINE_OWNER)?.trim() || null,
     },
   };
+  const storage = storageLocation(env.VIZDEX_STORAGE, problems);
+  if (storage) {
+    const endpoint = optionalUrl(env.VIZDEX_STORAGE_S3_ENDPOINT, 'VIZDEX_STORAGE_S3_ENDPOINT', problems) ?? config.s3.endpoint;
+    const accessKeyId = env.VIZDEX_STORAGE_S3_ACCESS_KEY_ID?.trim();
+    const secretAccessKey = env.VIZDEX_STORAGE_S3_SECRET_ACCESS_KEY?.trim();
+    if (Boolean(accessKeyId) !== Boolean(secretAccessKey)) {
+      problems.push('VIZDEX_STORAGE_S3_ACCESS_KEY_ID and VIZDEX_STORAGE_S3_SECRET_ACCESS_KEY: set both or neither');
+    }
+    const credentials = accessKeyId && secretAccessKey ? { accessKeyId, secretAccessKey } : null;
+    config.storage = { ...storage, s3: { ...config.s3, endpoint }, credentials };
+  }
+  // One deployment on several processes or machines must share its server key.
+  if (!secretKey && (config.databaseUrl || config.redisUrl || config.storage)) {
+    problems.push('VIZDEX_SECRET_KEY: required with VIZDEX_DATABASE_URL, VIZDEX_REDIS_URL or VIZDEX_STORAGE (every process of a deployment must share it)');
+  }
   if (problems.length > 0) throw new ConfigError(problems);
   return Object.freeze(config);
 }
@@ -239,7 +274,7 @@ function redisUrl(raw: string | undefined, problems: string[]): string | null {
   return value;
 }
 
-function storageLocation(raw: string | undefined, problems: string[]): { bucket: string; prefix: string } | null {
+function storageLocation(raw: string | undefined, problems: string[]): Pick<StorageConfig, 'bucket' | 'prefix'> | null {
   const value = raw?.trim();
   if (!value || value === 'local') return null;
   const match = /^s3:\/\/([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])(?:\/(.*))?$/.exec(value);

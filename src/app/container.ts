@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Kysely } from 'kysely';
 import type { Config } from '../config.js';
-import { migrateToLatest, openSqlite } from '../db/connect.js';
+import { migrateToLatest, openDatabase } from '../db/connect.js';
 import { DatasetsRepository } from '../db/datasets.repository.js';
 import { MediaRepository } from '../db/media.repository.js';
 import type { Database } from '../db/schema.js';
@@ -12,6 +12,7 @@ import { UsersRepository } from '../db/users.repository.js';
 import { createJobHandlers } from '../jobs/handlers/index.js';
 import type { JobQueue } from '../jobs/job-queue.js';
 import { SqlJobQueue } from '../jobs/sql-job-queue.js';
+import { BullmqJobQueue } from '../jobs/bullmq-job-queue.js';
 import { IndexRepository } from '../db/index.repository.js';
 import { ExploreRepository } from '../db/explore.repository.js';
 import { datasetSearcherSource } from '../pipeline/index/dataset-searcher.js';
@@ -22,6 +23,7 @@ import { createEmbeddingModel } from '../models/create-model.js';
 import type { EmbeddingModel } from '../models/embedding-model.js';
 import { createSharpImageDecoder } from '../pipeline/image-decoder.js';
 import { KnnDatasetIndexer } from '../pipeline/index/dataset-indexer.js';
+import { KnnShardStore } from '../pipeline/index/knn-shards.js';
 import { MediaProcessor } from '../pipeline/media-processor.js';
 import { createFfmpegVideoTool } from '../pipeline/video-tool.js';
 import { Keyring } from '../security/keyring.js';
@@ -36,7 +38,8 @@ import { SharingService } from '../services/sharing.service.js';
 import { TasksService } from '../services/tasks.service.js';
 import type { BlobStore } from '../storage/blob-store.js';
 import { LocalBlobStore } from '../storage/local-blob-store.js';
-import { UploadStaging } from '../storage/upload-staging.js';
+import { S3BlobStore } from '../storage/s3-blob-store.js';
+import { removeFilesOlderThan, UploadStaging } from '../storage/upload-staging.js';
 import { MediaImportsRepository } from '../db/media-imports.repository.js';
 import { AddMediaService } from '../services/add-media.service.js';
 import { OperatorService } from '../services/operator.service.js';
@@ -82,12 +85,16 @@ export async function createContainer(config: Config, options: ContainerOptions 
   const clock = options.clock ?? systemClock;
   fs.mkdirSync(config.dataDir, { recursive: true });
 
-  const db = openSqlite(config.dataDir);
+  const db = openDatabase(config);
   await migrateToLatest(db);
-  const blobs = new LocalBlobStore(path.join(config.dataDir, 'blobs'));
+  const s3Scratch = path.join(config.dataDir, 'tmp', 's3-blobs');
+  await removeFilesOlderThan(s3Scratch, 60 * 60 * 1000);
+  const blobs: BlobStore = config.storage
+    ? new S3BlobStore(config.storage.s3, config.storage, { scratchDir: s3Scratch, credentials: config.storage.credentials ?? undefined })
+    : new LocalBlobStore(path.join(config.dataDir, 'blobs'));
   const staging = new UploadStaging(path.join(config.dataDir, 'tmp', 'uploads'));
   await staging.sweep(60 * 60 * 1000);
-  const queue = new SqlJobQueue(db, { concurrency: config.jobConcurrency, leaseMs: config.jobLeaseMs, maxAttempts: config.jobMaxAttempts, log: options.log });
+  const queue = createJobQueue(config, db, options.log);
   const keyring = new Keyring(config.secretKey ?? loadOrCreateSecretKey(config.dataDir));
 
   const users = new UsersRepository(db);
@@ -163,8 +170,9 @@ export async function createContainer(config: Config, options: ContainerOptions 
     indexer,
     blobs,
     imports,
+    new KnnShardStore(blobs),
     clock,
-    { decodeConcurrency: config.jobConcurrency },
+    { decodeConcurrency: config.jobConcurrency, knnShardSize: config.knnShardSize },
   );
 
   const exports = new ExportService(datasetsRepo, new ExportRepository(db), tasksRepo, users, blobs, queue, access, keyring, clock, {
@@ -197,11 +205,28 @@ export async function createContainer(config: Config, options: ContainerOptions 
       queue.start(createJobHandlers(processing, exports));
     },
     async close() {
-      if (jobsStarted) await queue.stop();
+      // Also when jobs never started: a queue that only enqueued may hold connections (Redis).
+      await queue.stop();
       if (model) await (await model.catch(() => null))?.close();
       await db.destroy();
     },
   };
+}
+
+/** BullMQ on Redis when `VIZDEX_REDIS_URL` is set (any number of workers), else the persisted in-process queue. */
+function createJobQueue(config: Config, db: Kysely<Database>, log: ContainerOptions['log']): JobQueue {
+  if (!config.redisUrl) {
+    return new SqlJobQueue(db, { concurrency: config.jobConcurrency, leaseMs: config.jobLeaseMs, maxAttempts: config.jobMaxAttempts, log });
+  }
+  return new BullmqJobQueue({
+    redisUrl: config.redisUrl,
+    prefix: config.redisPrefix,
+    // Ingest batches overlap fetching and decoding; the index and export steps use every core themselves.
+    concurrency: { default: 1, ingest: config.jobConcurrency },
+    maxAttempts: config.jobMaxAttempts,
+    lockMs: config.jobLeaseMs,
+    log,
+  });
 }
 
 /** The embedded default's server key: generated once, readable only by its owner. */

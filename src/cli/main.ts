@@ -93,6 +93,21 @@ program
   });
 
 program
+  .command('worker')
+  .description('run jobs only (ingest batches, indexing shards, exports): start as many as you like on the same configuration')
+  .addOption(new Option('--concurrency <n>', 'jobs (and images within a batch) processed at once (env VIZDEX_JOB_CONCURRENCY, default the number of cores)'))
+  .addOption(dataDirOption())
+  .addOption(modelOption())
+  .action(async (options: ConfigFlags) => {
+    const config = loadConfig(options);
+    const container = await createContainer(config, { log: (message, error) => console.error(message, error ?? '') });
+    container.startJobs();
+    const queue = config.redisUrl ? `Redis (${config.redisPrefix})` : `the database in ${config.databaseUrl ? 'PostgreSQL' : config.dataDir}`;
+    console.log(`vizdex worker running ${config.jobConcurrency} at once, jobs from ${queue}`);
+    exitOnSignals(() => container.close());
+  });
+
+program
   .command('pipeline-service')
   .description('run the on-prem pipeline service alone: GET|POST /api/v1/process and /api/v1/process/add_media, no auth')
   .addOption(new Option('--port <port>', 'port to listen on; 0 = any free port (env VIZDEX_PIPELINE_PORT, default 2080)'))

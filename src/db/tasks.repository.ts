@@ -1,5 +1,5 @@
 import type { Kysely, Selectable, Updateable } from 'kysely';
-import type { TaskStatus, TaskType } from '../domain/tasks.js';
+import { isActiveTaskStatus, type TaskStatus, type TaskType } from '../domain/tasks.js';
 import type { Database, TasksTable } from './schema.js';
 
 export type TaskRow = Selectable<TasksTable>;
@@ -81,8 +81,15 @@ export class TasksRepository {
     return this.db.selectFrom('tasks').selectAll().where('id', '=', id).executeTakeFirst();
   }
 
+  /**
+   * A patch that makes the task active (INITIALIZING or RUNNING) applies only while it still is: a job
+   * that found its task live a moment ago cannot bring back one that a dataset deletion ended since
+   * (check and write are one statement; with PostgreSQL's pool they run beside other requests).
+   */
   async update(id: string, patch: TaskPatch): Promise<void> {
-    await this.db.updateTable('tasks').set(patch).where('id', '=', id).execute();
+    let query = this.db.updateTable('tasks').set(patch).where('id', '=', id);
+    if (patch.status !== undefined && isActiveTaskStatus(patch.status)) query = query.where('status', 'in', ['INITIALIZING', 'RUNNING']);
+    await query.execute();
   }
 
   /** Ends every active task of a dataset (used when the dataset is deleted). */

@@ -48,6 +48,10 @@ export async function writeExportZip(repo: ExportRepository, blobs: BlobStore, o
 
   const itemsPath = path.join(options.workDir, 'media_items.json.part');
   const items = options.format === 'json' ? fs.createWriteStream(itemsPath) : null;
+  // A write error (or a write still pending when a failed export destroys the stream) must reject the
+  // export, never surface as an unhandled 'error' event that takes the process down.
+  const itemsErrors = new Promise<never>((_, reject) => items?.on('error', reject));
+  itemsErrors.catch(() => undefined);
   const parquet = options.format === 'parquet' ? await ParquetMetadataWriter.open(options.workDir) : null;
   const scanned = await repo.countExportable(datasetId);
   const explicit = options.selection ? new Set(options.selection.mediaIds) : null;
@@ -85,7 +89,7 @@ export async function writeExportZip(repo: ExportRepository, blobs: BlobStore, o
           videoName: media.parent_media_id ? (videoNames.get(media.parent_media_id) ?? null) : null,
           includeImages,
         });
-        if (items && !items.write(`${total === 0 ? '' : ','}\n${JSON.stringify(item)}`)) await once(items, 'drain');
+        if (items && !items.write(`${total === 0 ? '' : ','}\n${JSON.stringify(item)}`)) await Promise.race([once(items, 'drain'), itemsErrors]);
         parquet?.append(toParquetRow(item, media, includeImages));
         if (includeImages) lastImage = addBlob(zip, blobs, media.blob_key, `images/${imageFilename(media)}`);
         total++;
@@ -98,7 +102,7 @@ export async function writeExportZip(repo: ExportRepository, blobs: BlobStore, o
 
     if (items) {
       items.end();
-      await once(items, 'finish');
+      await Promise.race([once(items, 'finish'), itemsErrors]);
       const info: ExportInfo = { schema_version: EXPORT_SCHEMA_VERSION, ...options.info, export_time: options.exportTime, total_media_items: total };
       const metadata = Readable.from(
         (async function* () {

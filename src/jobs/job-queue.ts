@@ -8,6 +8,10 @@ export interface JobPayloads {
   'dataset.index': { datasetId: string; taskId: string };
   /** Ends an add_media: groups the new media among themselves; PARTIAL INDEX, or a REINDEX with auto_reindex. */
   'dataset.partial-index': { datasetId: string; taskId: string };
+  /** Rows from..to of a big dataset's k-NN graph against its persisted index (any worker). */
+  'dataset.knn-shard': { datasetId: string; taskId: string; shard: number; shards: number };
+  /** Puts the shards together: groupings, counts, READY. */
+  'dataset.knn-merge': { datasetId: string; taskId: string; shards: number };
   /** Writes an EXPORT task's zip (what was asked is stored beside it, re-read by id). */
   'dataset.export': { datasetId: string; exportId: string };
 }

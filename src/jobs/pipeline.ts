@@ -5,6 +5,8 @@
 //                                                     ──▶ dataset.partial-index  (MEDIA_ADDITION)
 //   dataset.partial-index ──▶ PARTIAL INDEX; with auto_reindex, a REINDEX task ──▶ dataset.index
 //   dataset.index  ──▶ task complete, dataset READY (POST /reindex starts here too)
+//                  ──(more vectors than VIZDEX_KNN_SHARD_SIZE: index built once)──▶ dataset.knn-shard × N
+//   dataset.knn-shard ──(the last one done)──▶ dataset.knn-merge ──▶ task complete, dataset READY
 
 /** Media per `media.ingest` job: big enough to batch DB writes, small enough to spread over workers. */
 export const INGEST_BATCH_SIZE = 32;
@@ -14,4 +16,6 @@ export const jobIds = {
   mediaIngest: (taskId: string, firstMediaId: string) => `${taskId}:media.ingest:${firstMediaId}`,
   datasetIndex: (taskId: string) => `${taskId}:dataset.index`,
   datasetPartialIndex: (taskId: string) => `${taskId}:dataset.partial-index`,
+  knnShard: (taskId: string, shard: number) => `${taskId}:dataset.knn-shard:${shard}`,
+  knnMerge: (taskId: string) => `${taskId}:dataset.knn-merge`,
 };

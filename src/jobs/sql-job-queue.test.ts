@@ -24,6 +24,8 @@ function recordingHandlers(calls: Calls, behaviour: { failIngest?: boolean; bloc
     'media.ingest': { run: async (payload) => void calls.push({ name: 'media.ingest', payload }), onFailed: async () => undefined },
     'dataset.index': { run: async (payload) => void calls.push({ name: 'dataset.index', payload }), onFailed: async () => undefined },
     'dataset.partial-index': { run: async (payload) => void calls.push({ name: 'dataset.partial-index', payload }), onFailed: async () => undefined },
+    'dataset.knn-shard': { run: async (payload) => void calls.push({ name: 'dataset.knn-shard', payload }), onFailed: async () => undefined },
+    'dataset.knn-merge': { run: async (payload) => void calls.push({ name: 'dataset.knn-merge', payload }), onFailed: async () => undefined },
     'dataset.export': { run: async (payload) => void calls.push({ name: 'dataset.export', payload }), onFailed: async () => undefined },
   };
   return { handlers, failures };

@@ -1,5 +1,6 @@
 import os from 'node:os';
 import { sql, type Kysely } from 'kysely';
+import { lockForClaim } from '../db/dialect.js';
 import type { Database } from '../db/schema.js';
 import type { EnqueueOptions, JobHandler, JobHandlers, JobName, JobPayloads, JobQueue } from './job-queue.js';
 
@@ -139,7 +140,8 @@ export class SqlJobQueue implements JobQueue {
     const now = new Date();
     const nowIso = now.toISOString();
     const leaseUntil = new Date(now.getTime() + this.options.leaseMs).toISOString();
-    // One statement, so two processes on the same database can never claim the same job.
+    // One statement, so two processes on the same database can never claim the same job (on
+    // PostgreSQL the picked row is also locked, and rows other claimers hold are skipped).
     return this.db
       .updateTable('jobs')
       .set({
@@ -160,7 +162,7 @@ export class SqlJobQueue implements JobQueue {
             ]),
           );
         if (this.running.size > 0) next = next.where('id', 'not in', [...this.running.keys()]);
-        return next.orderBy('created_at').limit(1);
+        return lockForClaim(this.db, next.orderBy('created_at').orderBy('id').limit(1));
       })
       .returning(['id', 'name', 'payload', 'attempts', 'max_attempts'])
       .executeTakeFirst();

@@ -28,6 +28,8 @@ export class DatasetsService {
     const name = input.name.trim();
     if (name === '') throw new BadRequestError('dataset_name must not be empty');
     if (name.length > MAX_NAME_LENGTH) throw new BadRequestError(`dataset_name must be at most ${MAX_NAME_LENGTH} characters`);
+    // Control characters (NUL above all, which PostgreSQL cannot store) have no place in a name.
+    if (/[\u0000-\u001f\u007f]/.test(name)) throw new BadRequestError('dataset_name must not contain control characters');
     const now = this.clock.now().toISOString();
     const dataset: DatasetRow = {
       id: crypto.randomUUID(),

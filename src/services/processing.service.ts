@@ -8,6 +8,7 @@ import type { JobQueue } from '../jobs/job-queue.js';
 import { INGEST_BATCH_SIZE, jobIds } from '../jobs/pipeline.js';
 import type { EmbeddingModel } from '../models/embedding-model.js';
 import type { DatasetIndexer } from '../pipeline/index/dataset-indexer.js';
+import type { KnnShardStore } from '../pipeline/index/knn-shards.js';
 import type { MediaProcessor, ProcessedMedia } from '../pipeline/media-processor.js';
 import type { Raster } from '../pipeline/raster.js';
 import { blobKeys, type BlobStore } from '../storage/blob-store.js';
@@ -28,6 +29,8 @@ export interface EmbeddingConfig {
 export interface ProcessingOptions {
   /** Media decoded at once within a batch (libvips itself is multi-threaded too). */
   decodeConcurrency: number;
+  /** Datasets with more vectors than this compute their k-NN graph in shards of this many rows. */
+  knnShardSize: number;
 }
 
 /**
@@ -47,6 +50,7 @@ export class ProcessingService {
     private readonly indexer: DatasetIndexer,
     private readonly blobs: BlobStore,
     private readonly imports: MediaImportService,
+    private readonly knnShards: KnnShardStore,
     private readonly clock: Clock,
     private readonly options: ProcessingOptions,
   ) {}
@@ -159,13 +163,61 @@ export class ProcessingService {
       start_time: task.start_time ?? this.clock.now().toISOString(),
     });
     const model = await this.model();
+    const vectors = await this.loadVectors(datasetId);
+    const n = vectors.mediaIds.length;
+    if (n <= this.options.knnShardSize) {
+      await this.index.saveAnalysis(datasetId, await this.indexer.analyze(datasetId, vectors, model.duplicateCosine));
+      await this.finishIndexing(datasetId, taskId);
+      return;
+    }
+    // Big datasets: the index is built once here, its k-NN rows computed in shards by any worker.
+    await this.indexer.buildIndex(datasetId, vectors);
+    const shards = Math.ceil(n / this.options.knnShardSize);
+    await this.tasks.update(taskId, { status_message: `Indexing: k-NN graph in ${shards} shards` });
+    for (let shard = 0; shard < shards; shard++) {
+      await this.queue.enqueue('dataset.knn-shard', { datasetId, taskId, shard, shards }, { jobId: jobIds.knnShard(taskId, shard) });
+    }
+  }
+
+  /** One shard of the k-NN graph; the last one to finish queues the merge. */
+  async knnShard(datasetId: string, taskId: string, shard: number, shards: number): Promise<void> {
+    if (!(await this.isTaskLive(datasetId, taskId))) return;
+    if (!(await this.knnShards.exists(datasetId, taskId, shard))) {
+      const vectors = await this.loadVectors(datasetId);
+      const size = Math.ceil(vectors.mediaIds.length / shards);
+      const from = Math.min(vectors.mediaIds.length, shard * size);
+      const to = Math.min(vectors.mediaIds.length, from + size);
+      await this.knnShards.save(datasetId, taskId, shard, await this.indexer.knnShard(datasetId, vectors, from, to));
+    }
+    let done = 0;
+    for (let s = 0; s < shards; s++) if (await this.knnShards.exists(datasetId, taskId, s)) done += 1;
+    await this.tasks.update(taskId, { status_message: `Indexing: k-NN graph, ${done} of ${shards} shards done` });
+    if (done === shards) await this.queue.enqueue('dataset.knn-merge', { datasetId, taskId, shards }, { jobId: jobIds.knnMerge(taskId) });
+  }
+
+  /** Puts the shards together into one graph and derives every grouping from it. */
+  async knnMerge(datasetId: string, taskId: string, shards: number): Promise<void> {
+    if (!(await this.isTaskLive(datasetId, taskId))) return;
+    const model = await this.model();
+    const vectors = await this.loadVectors(datasetId);
+    const graphs = [];
+    for (let shard = 0; shard < shards; shard++) graphs.push(await this.knnShards.load(datasetId, taskId, shard));
+    await this.index.saveAnalysis(datasetId, await this.indexer.analyzeShards(datasetId, vectors, graphs, model.duplicateCosine));
+    await this.finishIndexing(datasetId, taskId);
+    await this.knnShards.deleteAll(datasetId, taskId);
+  }
+
+  private async loadVectors(datasetId: string) {
     const vectors = await this.index.loadVectors(datasetId);
     if (vectors.modelIds.size > 1) {
       throw new Error(`Dataset ${datasetId} holds vectors of several models (${[...vectors.modelIds].join(', ')}); reindex it with one model`);
     }
-    const analysis = await this.indexer.analyze(datasetId, vectors, model.duplicateCosine);
-    await this.index.saveAnalysis(datasetId, analysis);
+    return vectors;
+  }
 
+  /** Counts, embedding config, READY, and the end of the task. */
+  private async finishIndexing(datasetId: string, taskId: string): Promise<void> {
+    const model = await this.model();
     const counts = await this.media.counts(datasetId);
     const now = this.clock.now().toISOString();
     const embeddingConfig: EmbeddingConfig = { model_id: model.id, dimensions: model.dimensions, duplicate_cosine: model.duplicateCosine };

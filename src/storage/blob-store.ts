@@ -12,6 +12,8 @@ export interface BlobStore {
   exists(key: string): Promise<boolean>;
   /** Removes every blob whose key starts with `prefix` (a dataset's folder on delete). */
   deletePrefix(prefix: string): Promise<void>;
+  /** Keys of the blobs under the folder `prefix`, in no particular order, streamed (audits, tests). */
+  listKeys(prefix: string): AsyncIterable<string>;
 }
 
 export const blobKeys = {
@@ -21,5 +23,7 @@ export const blobKeys = {
   importPrefix: (datasetId: string, importId: string) => `datasets/${datasetId}/imports/${importId}/`,
   importedArchive: (datasetId: string, importId: string, extension: string) => `datasets/${datasetId}/imports/${importId}/archive${extension}`,
   vectorIndex: (datasetId: string) => `datasets/${datasetId}/index/vectors.index`,
+  knnShardsPrefix: (datasetId: string, taskId: string) => `datasets/${datasetId}/index/knn-shards/${taskId}/`,
+  knnShard: (datasetId: string, taskId: string, shard: number) => `datasets/${datasetId}/index/knn-shards/${taskId}/${shard}.bin`,
   vectorIndexKeys: (datasetId: string) => `datasets/${datasetId}/index/media-ids.json`,
 };

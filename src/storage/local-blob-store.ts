@@ -59,4 +59,14 @@ export class LocalBlobStore implements BlobStore {
     // Retries cover a writer (a job still finishing) adding a file while the folder is removed (ENOTEMPTY).
     await fsp.rm(full, { recursive: true, force: true, maxRetries: 5, retryDelay: 20 });
   }
+
+  async *listKeys(prefix: string): AsyncIterable<string> {
+    const folder = this.resolve(prefix.replace(/\/+$/, ''));
+    const entries = await fsp.readdir(folder, { recursive: true, withFileTypes: true }).catch(() => []);
+    for (const entry of entries) {
+      if (entry.isFile() && !entry.name.includes('.partial-')) {
+        yield path.relative(this.root, path.join(entry.parentPath, entry.name)).split(path.sep).join('/');
+      }
+    }
+  }
 }

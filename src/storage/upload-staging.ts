@@ -67,12 +67,17 @@ export class UploadStaging {
 
   /** Removes scratch files left by a crash; call at start-up before anything stages. */
   async sweep(olderThanMs: number): Promise<void> {
-    const entries = await fsp.readdir(this.dir).catch(() => [] as string[]);
-    const cutoff = Date.now() - olderThanMs;
-    for (const name of entries) {
-      const full = path.join(this.dir, name);
-      const stat = await fsp.stat(full).catch(() => null);
-      if (stat && stat.mtimeMs < cutoff) await fsp.rm(full, { force: true });
-    }
+    await removeFilesOlderThan(this.dir, olderThanMs);
+  }
+}
+
+/** Removes what a crash left in a scratch folder; only old files, as other processes may share the folder. */
+export async function removeFilesOlderThan(dir: string, olderThanMs: number): Promise<void> {
+  const entries = await fsp.readdir(dir).catch(() => [] as string[]);
+  const cutoff = Date.now() - olderThanMs;
+  for (const name of entries) {
+    const full = path.join(dir, name);
+    const stat = await fsp.stat(full).catch(() => null);
+    if (stat && stat.mtimeMs < cutoff) await fsp.rm(full, { force: true, recursive: true });
   }
 }

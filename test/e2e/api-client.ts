@@ -66,6 +66,7 @@ export interface DatasetBody {
   n_images: number;
   n_videos: number;
   n_failed_files: number;
+  fatal_error_msg: string | null;
   role: string;
   failed_files?: { media_id: string; file_name: string; original_media_uri: string; reason: string }[];
 }
@@ -76,6 +77,7 @@ export interface TaskBody {
   task_type: string;
   status: string;
   progress_percentage: number;
+  error_message: string | null;
 }
 
 /** Polls `GET /dataset/{id}` until `done` holds for it; throws with the last state after `timeoutMs`. */

@@ -92,11 +92,19 @@ function track(child: ChildProcess): Promise<ExitStatus> {
 
 /** Starts `vizdex serve --port 0` and resolves once it prints the address it listens on. */
 export async function startServerProcess(options: StartServerOptions): Promise<ServerProcess> {
-  const command = [
-    ...(options.launcher ?? []),
-    process.execPath,
-    ...['--import', 'tsx', CLI_ENTRY, 'serve', '--port', '0', '--host', '127.0.0.1', '--pipeline-port', '0', '--data-dir', options.dataDir, ...(options.args ?? [])],
-  ];
+  const serve = ['serve', '--port', '0', '--host', '127.0.0.1', '--pipeline-port', '0', '--data-dir', options.dataDir, ...(options.args ?? [])];
+  return startVizdexProcess(serve, LISTENING, options);
+}
+
+/** Starts `vizdex worker` and resolves once it says it runs (`url` is '' for a worker). */
+export async function startWorkerProcess(options: StartServerOptions): Promise<ServerProcess> {
+  return startVizdexProcess(['worker', '--data-dir', options.dataDir, ...(options.args ?? [])], WORKER_RUNNING, options);
+}
+
+const WORKER_RUNNING = /vizdex worker running()/;
+
+async function startVizdexProcess(argv: string[], ready: RegExp, options: StartServerOptions): Promise<ServerProcess> {
+  const command = [...(options.launcher ?? []), process.execPath, '--import', 'tsx', CLI_ENTRY, ...argv];
   const child = spawn(command[0]!, command.slice(1), { cwd: REPO_ROOT, env: childEnv(options.env), stdio: ['ignore', 'pipe', 'pipe'] });
   const exited = track(child);
   let stdout = '';
@@ -121,16 +129,16 @@ export async function startServerProcess(options: StartServerOptions): Promise<S
 
   const timeoutMs = options.startTimeoutMs ?? 30_000;
   const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => fail(new Error(`vizdex serve printed no "listening" line within ${timeoutMs} ms`)), timeoutMs);
+    const timer = setTimeout(() => fail(new Error(`vizdex ${argv[0]} printed no "${ready.source}" line within ${timeoutMs} ms`)), timeoutMs);
     const onData = () => {
-      const match = LISTENING.exec(stdout);
-      if (match?.[1]) {
+      const match = ready.exec(stdout);
+      if (match?.[1] !== undefined) {
         cleanup();
         resolve(match[1]);
       }
     };
     const onExit = (code: number | null, signal: NodeJS.Signals | null) =>
-      fail(new Error(`vizdex serve exited before listening (code ${code}, signal ${signal})`));
+      fail(new Error(`vizdex ${argv[0]} exited before it was ready (code ${code}, signal ${signal})`));
     const cleanup = () => {
       clearTimeout(timer);
       child.stdout!.off('data', onData);

@@ -5,6 +5,7 @@ import { SignJWT } from 'jose';
 import { createContainer, type Container } from '../../src/app/container.js';
 import { loadConfig } from '../../src/config.js';
 import { buildApp, type App } from '../../src/http/app.js';
+import { provisionScaleOut } from './scale-out.js';
 
 export interface TestUser {
   user_id: string;
@@ -27,10 +28,55 @@ export function makeTempDir(prefix = 'vizdex-test-'): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
 }
 
-/** A real container (SQLite in a temp dir, local blobs, the job runner) behind `app.inject()`. */
+/** The engines a test app runs on: `VIZDEX_TEST_MODE=scaleout` runs the same tests in scale-out mode. */
+export function testMode(): 'embedded' | 'scaleout' {
+  return process.env.VIZDEX_TEST_MODE === 'scaleout' ? 'scaleout' : 'embedded';
+}
+
+/** The env that points an app at its scale-out engines, and how to remove them. */
+interface ScaleOut {
+  env: Record<string, string>;
+  cleanup(): Promise<void>;
+}
+
+/**
+ * Scale-out engines belong to a data dir, as the embedded SQLite file does: created for the first app
+ * on it, shared by a later app on the same dir (tests that restart on one), removed with the dir.
+ */
+const scaleOutByDataDir = new Map<string, Promise<ScaleOut>>();
+
+async function scaleOutEnv(dataDir: string): Promise<ScaleOut> {
+  if (testMode() !== 'scaleout') return { env: {}, cleanup: async () => undefined };
+  let scaleOut = scaleOutByDataDir.get(dataDir);
+  if (!scaleOut) {
+    scaleOut = createScaleOut();
+    scaleOutByDataDir.set(dataDir, scaleOut);
+    scaleOut.catch(() => scaleOutByDataDir.delete(dataDir));
+  }
+  return scaleOut;
+}
+
+/** PostgreSQL, BullMQ on Redis and S3 storage (s3rver), fresh for each data dir. */
+async function createScaleOut(): Promise<ScaleOut> {
+  const engines = await provisionScaleOut();
+  return { env: engines.env, cleanup: () => engines.close() };
+}
+
+async function removeScaleOut(dataDir: string): Promise<void> {
+  const scaleOut = scaleOutByDataDir.get(dataDir);
+  if (!scaleOut) return;
+  scaleOutByDataDir.delete(dataDir);
+  await (await scaleOut).cleanup();
+}
+
+/**
+ * A real container (SQLite in a temp dir, local blobs, the job runner) behind `app.inject()`; in
+ * scale-out test mode, on a fresh PostgreSQL database, BullMQ queues on Redis and an S3 bucket.
+ */
 export async function startTestApp(options: { env?: Record<string, string>; dataDir?: string; jobs?: boolean } = {}): Promise<TestApp> {
   const dataDir = options.dataDir ?? makeTempDir();
-  const config = loadConfig({ dataDir }, { VIZDEX_LOG_LEVEL: 'silent', VIZDEX_JOB_CONCURRENCY: '2', ...options.env });
+  const scaleOut = await scaleOutEnv(dataDir);
+  const config = loadConfig({ dataDir }, { VIZDEX_LOG_LEVEL: 'silent', VIZDEX_JOB_CONCURRENCY: '2', ...options.env, ...scaleOut.env });
   const container = await createContainer(config);
   const app = await buildApp(container);
   if (options.jobs !== false) container.startJobs();
@@ -52,6 +98,7 @@ export async function startTestApp(options: { env?: Record<string, string>; data
       await app.close();
       await container.close();
       fs.rmSync(dataDir, { recursive: true, force: true });
+      await removeScaleOut(dataDir);
     },
   };
 }
@@ -105,4 +152,11 @@ export async function waitForStatus(app: App, headers: Record<string, string>, d
     if (Date.now() > deadline) throw new Error(`dataset ${datasetId} still ${body.status_new} after ${timeoutMs} ms`);
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
+}
+
+/** Keys of the blobs stored under `prefix` (local folder or S3, whichever the app uses). */
+export async function storedKeys(t: TestApp, prefix: string): Promise<string[]> {
+  const keys: string[] = [];
+  for await (const key of t.container.blobs.listKeys(prefix)) keys.push(key);
+  return keys.sort();
 }

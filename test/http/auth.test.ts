@@ -2,7 +2,8 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mintJwt, startTestApp, type TestApp, type TestUser } from '../helpers/harness.js';
+import { sql } from 'kysely';
+import { mintJwt, startTestApp, testMode, type TestApp, type TestUser } from '../helpers/harness.js';
 
 const b64url = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url');
 const nowSeconds = () => Math.floor(Date.now() / 1000);
@@ -436,17 +437,31 @@ describe('secrets at rest', () => {
     expect(sessions.length).toBeGreaterThan(0);
     expect(JSON.stringify(sessions)).not.toContain(token);
 
-    // The raw SQLite files (database and WAL) hold none of them either.
-    const files = fs.readdirSync(t.dataDir).filter((name) => name.startsWith('vizdex.sqlite'));
-    expect(files).toContain('vizdex.sqlite');
-    for (const name of files) {
-      const bytes = fs.readFileSync(path.join(t.dataDir, name));
+    // The raw store holds none of them either: SQLite's files (database and WAL), or every row of
+    // every PostgreSQL table as text.
+    for (const [where, bytes] of await rawDatabaseContents(t)) {
       for (const secret of [credentials.api_secret, password, token]) {
-        expect(bytes.includes(Buffer.from(secret)), `${secret} found in ${name}`).toBe(false);
+        expect(bytes.includes(Buffer.from(secret)), `${secret} found in ${where}`).toBe(false);
       }
     }
   });
 });
+
+async function rawDatabaseContents(t: TestApp): Promise<[string, Buffer][]> {
+  if (testMode() === 'scaleout') {
+    const tables = await sql<{ table_name: string }>`select table_name from information_schema.tables where table_schema = 'public'`.execute(t.container.db);
+    expect(tables.rows.map((r) => r.table_name)).toContain('api_keys');
+    const contents: [string, Buffer][] = [];
+    for (const { table_name } of tables.rows) {
+      const rows = await sql<{ row: string }>`select row_to_json(x)::text as row from ${sql.table(table_name)} x`.execute(t.container.db);
+      contents.push([table_name, Buffer.from(rows.rows.map((r) => r.row).join('\n'))]);
+    }
+    return contents;
+  }
+  const files = fs.readdirSync(t.dataDir).filter((name) => name.startsWith('vizdex.sqlite'));
+  expect(files).toContain('vizdex.sqlite');
+  return files.map((name) => [name, fs.readFileSync(path.join(t.dataDir, name))]);
+}
 
 describe('admin-only user management', () => {
   let t: TestApp;

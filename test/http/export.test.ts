@@ -343,7 +343,7 @@ describe('export', () => {
     });
 
     it('expires', async () => {
-      const keyring = new Keyring(fs.readFileSync(path.join(t.dataDir, 'secret.key'), 'utf8').trim());
+      const keyring = new Keyring(t.container.config.secretKey ?? fs.readFileSync(path.join(t.dataDir, 'secret.key'), 'utf8').trim());
       const grant = { datasetId, exportId, expires: Math.floor(Date.now() / 1000) - 60 };
       const response = await t.app.inject({ method: 'GET', url: downloadPath(grant, signDownload(keyring, grant)) });
       expect(response.statusCode).toBe(403);
@@ -363,7 +363,8 @@ describe('export', () => {
   it('ends FAILED with the reason (and no download_uri) when a media file is missing from the store', async () => {
     const mediaId = await mediaIdOf('distinct_9.png');
     const { blob_key } = await db().selectFrom('media').select('blob_key').where('id', '=', mediaId).executeTakeFirstOrThrow();
-    fs.rmSync(path.join(t.dataDir, 'blobs', blob_key));
+    await t.container.blobs.deletePrefix(blob_key);
+    expect(await t.container.blobs.exists(blob_key)).toBe(false);
     const response = await startSelective({ media_selection: [{ type: 'media', payload: { media_ids: [mediaId] } }] }, 'export_format=json&include_images=true');
     expect(response.statusCode).toBe(200);
     const { id } = response.json() as { id: string };

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeTarGz, makeZip } from '../fixtures/archives.js';
 import { makeImage, makeVideo, truncatedJpeg } from '../fixtures/media.js';
 import { draftDataset, getDataset, newDataset, openTransaction, processFiles, uploadFiles, type Headers, type UploadFile } from '../helpers/flows.js';
-import { makeTempDir, multipart, startTestApp, waitForStatus, type TestApp, type TestUser } from '../helpers/harness.js';
+import { makeTempDir, storedKeys, multipart, startTestApp, waitForStatus, type TestApp, type TestUser } from '../helpers/harness.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const FILES_MISSING = { detail: [{ loc: ['body', 'files'], msg: 'Field required', type: 'missing' }] };
@@ -30,9 +30,8 @@ async function mediaRows(t: TestApp, datasetId: string) {
   return t.container.db.selectFrom('media').select(['original_media_uri', 'status', 'media_type']).where('dataset_id', '=', datasetId).orderBy('original_media_uri').execute();
 }
 
-function blobFiles(t: TestApp, datasetId: string): string[] {
-  const dir = path.join(t.dataDir, 'blobs', 'datasets', datasetId, 'media');
-  return fs.existsSync(dir) ? fs.readdirSync(dir) : [];
+function blobFiles(t: TestApp, datasetId: string): Promise<string[]> {
+  return storedKeys(t, `datasets/${datasetId}/media`);
 }
 
 describe('local upload: the seed flow, step by step', () => {
@@ -89,6 +88,10 @@ describe('local upload: the seed flow, step by step', () => {
     const empty = await t.app.inject({ method: 'GET', url: '/api/v1/ingestion/new_dataset?dataset_name=%20', headers });
     expect(empty.statusCode).toBe(400);
     expect(empty.json()).toEqual({ detail: 'dataset_name must not be empty' });
+
+    // A NUL (which PostgreSQL cannot store) is refused the same way in both modes.
+    const nul = await t.app.inject({ method: 'GET', url: '/api/v1/ingestion/new_dataset?dataset_name=a%00b', headers });
+    expect([nul.statusCode, nul.json()]).toEqual([400, { detail: 'dataset_name must not contain control characters' }]);
   });
 
   it('step 2: GET /ingestion/{id}/data_files answers 200 {"trans_id"}', async () => {
@@ -114,7 +117,7 @@ describe('local upload: the seed flow, step by step', () => {
     const third = await uploadFiles(t.app, headers, datasetId, transId, [{ name: 'UPPER.JPEG', data: (await jpg('x', 6)).data }]);
     expect(third.statusCode, third.body).toBe(202);
     expectNoScratchFiles(t);
-    expect(blobFiles(t, datasetId)).toHaveLength(6);
+    expect(await blobFiles(t, datasetId)).toHaveLength(6);
 
     // Still DRAFT until process_files.
     expect(await getDataset(t.app, headers, datasetId)).toMatchObject({ status_new: 'DRAFT', n_images: 0 });
@@ -162,7 +165,7 @@ describe('local upload: the seed flow, step by step', () => {
     for (const name of ['notes.txt', 'fake.jpg', 'README']) expect(detail).toContain(name);
     for (const name of ['lost1.jpg', 'lost2.png', 'keep1.jpg']) expect(detail).not.toContain(name);
     expectNoScratchFiles(t);
-    expect(blobFiles(t, datasetId)).toHaveLength(2);
+    expect(await blobFiles(t, datasetId)).toHaveLength(2);
     expect((await mediaRows(t, datasetId)).map((m) => m.original_media_uri)).toEqual(['keep1.jpg', 'keep2.png']);
 
     // The transaction stays usable.
@@ -201,7 +204,7 @@ describe('local upload: the seed flow, step by step', () => {
       for (const name of archive.bad) expect(detail).toContain(name);
       expect(detail).toMatch(/archive/i);
       expect(await mediaRows(t, datasetId)).toEqual([]);
-      expect(blobFiles(t, datasetId)).toEqual([]);
+      expect(await blobFiles(t, datasetId)).toEqual([]);
       expectNoScratchFiles(t);
     });
   }

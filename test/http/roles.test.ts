@@ -1,11 +1,9 @@
 import crypto from 'node:crypto';
-import fs from 'node:fs';
-import path from 'node:path';
 import type { InjectOptions } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeImage } from '../fixtures/media.js';
 import { draftDataset, getDataset, processFiles, type Headers } from '../helpers/flows.js';
-import { multipart, startTestApp, waitForStatus, type TestApp, type TestUser } from '../helpers/harness.js';
+import { multipart, startTestApp, storedKeys, waitForStatus, type TestApp, type TestUser } from '../helpers/harness.js';
 
 type Actor = 'owner' | 'editor' | 'viewer' | 'non-member';
 const ACTORS: Actor[] = ['owner', 'editor', 'viewer', 'non-member'];
@@ -310,14 +308,14 @@ describe('deleting a dataset', () => {
     expect((await processFiles(t.app, headers, datasetId, transId)).statusCode).toBe(202);
     await waitForStatus(t.app, headers, datasetId, ['READY', 'ERROR']);
     await t.app.inject({ method: 'PUT', url: `/api/v1/manage/${datasetId}/invite`, headers, payload: { grant_to_user_email: 'viewer@example.com' } });
-    const blobs = path.join(t.dataDir, 'blobs', 'datasets', datasetId);
-    expect(fs.readdirSync(path.join(blobs, 'media'))).toHaveLength(2);
-    expect(fs.readdirSync(path.join(blobs, 'thumbs'))).toHaveLength(2);
+    const stored = await storedKeys(t, `datasets/${datasetId}`);
+    expect(stored.filter((k) => k.includes('/media/'))).toHaveLength(2);
+    expect(stored.filter((k) => k.includes('/thumbs/'))).toHaveLength(2);
 
     const deleted = await t.app.inject({ method: 'DELETE', url: `/api/v1/dataset/${datasetId}`, headers });
     expect(deleted.statusCode, deleted.body).toBe(200);
     expect(deleted.json()).toEqual({ id: datasetId, deleted: true });
-    expect(fs.existsSync(blobs)).toBe(false);
+    expect(await storedKeys(t, `datasets/${datasetId}`)).toEqual([]);
 
     const target: Target = { datasetId, transId, bystanderEmail: 'viewer@example.com', inviteeEmail: 'viewer@example.com' };
     for (const user of [owner, viewer]) {
@@ -346,7 +344,7 @@ describe('deleting a dataset', () => {
       const deleted = await t.app.inject({ method: 'DELETE', url: `/api/v1/dataset/${datasetId}`, headers });
       expect(deleted.statusCode, deleted.body).toBe(200);
       await t.container.queue.drained(20);
-      expect(fs.existsSync(path.join(t.dataDir, 'blobs', 'datasets', datasetId)), `round ${round}: blobs left behind`).toBe(false);
+      expect(await storedKeys(t, `datasets/${datasetId}`), `round ${round}: blobs left behind`).toEqual([]);
       const task = await t.container.db.selectFrom('tasks').select(['status', 'holds_lock']).where('dataset_id', '=', datasetId).executeTakeFirstOrThrow();
       // ABORTED when the delete came first; a round whose decoding won the race may have completed.
       expect(['ABORTED', 'COMPLETED']).toContain(task.status);

@@ -1,16 +1,18 @@
 import type { Kysely } from 'kysely';
+import { columnTypes } from '../dialect.js';
 
 /** Query vectors of uploaded search images (`search-image-similarity`), kept a while for explore to use. */
 export async function up(db: Kysely<unknown>): Promise<void> {
+  const { text, blob } = columnTypes(db);
   await db.schema
     .createTable('upload_anchors')
-    .addColumn('id', 'text', (c) => c.primaryKey())
-    .addColumn('dataset_id', 'text', (c) => c.notNull().references('datasets.id').onDelete('cascade'))
-    .addColumn('model_id', 'text', (c) => c.notNull())
-    .addColumn('vector', 'blob', (c) => c.notNull())
-    .addColumn('created_by', 'text', (c) => c.notNull())
-    .addColumn('created_at', 'text', (c) => c.notNull())
-    .addColumn('expires_at', 'text', (c) => c.notNull())
+    .addColumn('id', text, (c) => c.primaryKey())
+    .addColumn('dataset_id', text, (c) => c.notNull().references('datasets.id').onDelete('cascade'))
+    .addColumn('model_id', text, (c) => c.notNull())
+    .addColumn('vector', blob, (c) => c.notNull())
+    .addColumn('created_by', text, (c) => c.notNull())
+    .addColumn('created_at', text, (c) => c.notNull())
+    .addColumn('expires_at', text, (c) => c.notNull())
     .execute();
   await db.schema.createIndex('upload_anchors_expiry').on('upload_anchors').column('expires_at').execute();
   // `media/id?original_media_uri=` looks media up by their source identity.

@@ -1,4 +1,5 @@
 import type { Kysely } from 'kysely';
+import { columnTypes } from '../dialect.js';
 
 /**
  * Media added from somewhere other than an upload request: an archive, an S3 prefix or manifest, a
@@ -7,25 +8,26 @@ import type { Kysely } from 'kysely';
  * keeps the URI to copy its bytes from until a worker has fetched them.
  */
 export async function up(db: Kysely<unknown>): Promise<void> {
+  const { text } = columnTypes(db);
   await db.schema
     .createTable('media_imports')
-    .addColumn('id', 'text', (c) => c.primaryKey())
-    .addColumn('dataset_id', 'text', (c) => c.notNull().references('datasets.id').onDelete('cascade'))
-    .addColumn('task_id', 'text', (c) => c.notNull())
-    .addColumn('source_kind', 'text', (c) => c.notNull())
-    .addColumn('location', 'text', (c) => c.notNull())
-    .addColumn('credentials_enc', 'text')
-    .addColumn('previous_status', 'text', (c) => c.notNull())
+    .addColumn('id', text, (c) => c.primaryKey())
+    .addColumn('dataset_id', text, (c) => c.notNull().references('datasets.id').onDelete('cascade'))
+    .addColumn('task_id', text, (c) => c.notNull())
+    .addColumn('source_kind', text, (c) => c.notNull())
+    .addColumn('location', text, (c) => c.notNull())
+    .addColumn('credentials_enc', text)
+    .addColumn('previous_status', text, (c) => c.notNull())
     .addColumn('auto_reindex', 'integer', (c) => c.notNull().defaultTo(0))
-    .addColumn('options', 'text', (c) => c.notNull().defaultTo('{}'))
+    .addColumn('options', text, (c) => c.notNull().defaultTo('{}'))
     .addColumn('listed', 'integer', (c) => c.notNull().defaultTo(0))
     .addColumn('n_found', 'integer', (c) => c.notNull().defaultTo(0))
     .addColumn('n_skipped', 'integer', (c) => c.notNull().defaultTo(0))
-    .addColumn('created_at', 'text', (c) => c.notNull())
+    .addColumn('created_at', text, (c) => c.notNull())
     .execute();
   await db.schema.createIndex('media_imports_task').on('media_imports').column('task_id').execute();
-  await db.schema.alterTable('media').addColumn('import_id', 'text').execute();
-  await db.schema.alterTable('media').addColumn('fetch_from', 'text').execute();
+  await db.schema.alterTable('media').addColumn('import_id', text).execute();
+  await db.schema.alterTable('media').addColumn('fetch_from', text).execute();
   await db.schema.createIndex('media_import').on('media').column('import_id').execute();
 }
 

@@ -4,6 +4,7 @@ import type { JobHandlers } from '../job-queue.js';
 import { datasetExportHandler } from './dataset-export.handler.js';
 import { datasetIndexHandler } from './dataset-index.handler.js';
 import { datasetIngestHandler } from './dataset-ingest.handler.js';
+import { datasetKnnMergeHandler, datasetKnnShardHandler } from './dataset-knn.handler.js';
 import { datasetPartialIndexHandler } from './dataset-partial-index.handler.js';
 import { mediaIngestHandler } from './media-ingest.handler.js';
 
@@ -14,6 +15,8 @@ export function createJobHandlers(processing: ProcessingService, exports: Export
     'media.ingest': mediaIngestHandler(processing),
     'dataset.index': datasetIndexHandler(processing),
     'dataset.partial-index': datasetPartialIndexHandler(processing),
+    'dataset.knn-shard': datasetKnnShardHandler(processing),
+    'dataset.knn-merge': datasetKnnMergeHandler(processing),
     'dataset.export': datasetExportHandler(exports),
   };
 }

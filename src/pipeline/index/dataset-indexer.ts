@@ -4,11 +4,19 @@ import { deterministicUuid } from '../../domain/ids.js';
 import type { DatasetAnalysisRows, DatasetVectors, IssueRow } from '../../db/index.repository.js';
 import { blobKeys, type BlobStore } from '../../storage/blob-store.js';
 import { analyzeDataset, type DatasetAnalysis } from './analysis.js';
-import { VectorIndex } from './vector-index.js';
+import { VectorIndex, type KnnGraph } from './vector-index.js';
 
 /** The dataset-level step: k-NN graph over all vectors, groupings, and the persisted vector index. */
 export interface DatasetIndexer {
+  /** The whole dataset-level step in one process: index, k-NN graph, groupings. */
   analyze(datasetId: string, vectors: DatasetVectors, duplicateCosine: number): Promise<DatasetAnalysisRows>;
+  /**
+   * The same step split across workers: `buildIndex` persists the index once, `knnShard` computes
+   * rows from..to-1 of the k-NN graph against it (any worker), `analyzeShards` puts the rows together.
+   */
+  buildIndex(datasetId: string, vectors: DatasetVectors): Promise<void>;
+  knnShard(datasetId: string, vectors: DatasetVectors, from: number, to: number): Promise<KnnGraph>;
+  analyzeShards(datasetId: string, vectors: DatasetVectors, shards: KnnGraph[], duplicateCosine: number): Promise<DatasetAnalysisRows>;
   /**
    * Clusters of a batch of new media among themselves (add_media before a reindex): nothing is
    * persisted, and dataset-wide results (duplicates, outliers, uniqueness) wait for the reindex.
@@ -43,8 +51,35 @@ export class KnnDatasetIndexer implements DatasetIndexer {
   async analyze(datasetId: string, vectors: DatasetVectors, duplicateCosine: number): Promise<DatasetAnalysisRows> {
     if (vectors.mediaIds.length === 0) return { perMedia: [], issues: [], clusters: [], memberships: [] };
     const { index, analysis } = await this.analyzeGraph(vectors, duplicateCosine);
-    await index.saveToStore(this.blobs, blobKeys.vectorIndex(datasetId));
-    await this.blobs.putBuffer(blobKeys.vectorIndexKeys(datasetId), Buffer.from(JSON.stringify(vectors.mediaIds)));
+    await this.persist(datasetId, index, vectors.mediaIds);
+    return toRows(datasetId, vectors.mediaIds, analysis);
+  }
+
+  async buildIndex(datasetId: string, vectors: DatasetVectors): Promise<void> {
+    const index = await VectorIndex.build(vectors.vectors, vectors.dimensions, { threads: this.options.threads });
+    await this.persist(datasetId, index, vectors.mediaIds);
+  }
+
+  async knnShard(datasetId: string, vectors: DatasetVectors, from: number, to: number): Promise<KnnGraph> {
+    const index = await VectorIndex.loadFromStore(this.blobs, blobKeys.vectorIndex(datasetId), { threads: this.options.threads });
+    if (!index.hasVectors) index.attachVectors(vectors.vectors);
+    return index.knnRows(this.options.k, from, to);
+  }
+
+  async analyzeShards(datasetId: string, vectors: DatasetVectors, shards: KnnGraph[], duplicateCosine: number): Promise<DatasetAnalysisRows> {
+    const n = vectors.mediaIds.length;
+    const k = this.options.k;
+    const neighbors = new Uint32Array(n * k);
+    const similarities = new Float32Array(n * k);
+    let row = 0;
+    for (const shard of shards) {
+      if (shard.k !== k) throw new Error(`A k-NN shard has k=${shard.k}, expected ${k}`);
+      neighbors.set(shard.neighbors, row * k);
+      similarities.set(shard.similarities, row * k);
+      row += shard.n;
+    }
+    if (row !== n) throw new Error(`The k-NN shards hold ${row} rows for ${n} vectors`);
+    const analysis = analyzeDataset({ n, k, neighbors, similarities, duplicateCosine, contentHashes: vectors.sha256 });
     return toRows(datasetId, vectors.mediaIds, analysis);
   }
 
@@ -53,6 +88,12 @@ export class KnnDatasetIndexer implements DatasetIndexer {
     const { analysis } = await this.analyzeGraph(vectors, duplicateCosine);
     const { clusters, memberships } = toRows(datasetId, vectors.mediaIds, analysis);
     return { clusters, memberships };
+  }
+
+  /** The index beside the dataset's media, with the media id of each key, so search and shards can load it. */
+  private async persist(datasetId: string, index: VectorIndex, mediaIds: string[]): Promise<void> {
+    await index.saveToStore(this.blobs, blobKeys.vectorIndex(datasetId));
+    await this.blobs.putBuffer(blobKeys.vectorIndexKeys(datasetId), Buffer.from(JSON.stringify(mediaIds)));
   }
 
   /** The k-NN graph over the vectors and everything derived from it. */

@@ -176,6 +176,22 @@ describe('VectorIndex', () => {
     expect(viewed.search(queries, 1).neighbors[0]).toBe(10);
   });
 
+  it.each(['exact', 'hnsw'] as const)('knnRows shards (%s) put together are the whole knn graph', async (mode) => {
+    const d = 16;
+    const n = 1200;
+    const v = randomUnitRows(n, d, 7);
+    const index = await VectorIndex.build(v, d, { mode, quantization: 'f32' });
+    const whole = await index.knn(8);
+    const cuts = [0, 1, 400, 401, 1199, 1200];
+    for (let c = 0; c + 1 < cuts.length; c++) {
+      const shard = await index.knnRows(8, cuts[c]!, cuts[c + 1]!);
+      expect(shard.n).toBe(cuts[c + 1]! - cuts[c]!);
+      expect(Array.from(shard.neighbors)).toEqual(Array.from(whole.neighbors.subarray(cuts[c]! * 8, cuts[c + 1]! * 8)));
+      expect(Array.from(shard.similarities)).toEqual(Array.from(whole.similarities.subarray(cuts[c]! * 8, cuts[c + 1]! * 8)));
+    }
+    await expect(index.knnRows(8, 5, n + 1)).rejects.toThrow(/Invalid row range/);
+  });
+
   it('saves to and loads from a blob store', async () => {
     const d = 8;
     const v = randomUnitRows(100, d, 7);

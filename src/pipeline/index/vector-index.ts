@@ -148,26 +148,37 @@ export class VectorIndex {
    * are neighbours of each other with similarity 1. Rows of sets smaller than k+1 are padded.
    */
   async knn(k: number, options: { onProgress?: Progress } = {}): Promise<KnnGraph> {
+    return this.knnRows(k, 0, this.size, options);
+  }
+
+  /**
+   * Rows `from`..`to`-1 of `knn` (row 0 of the result is key `from`): one shard of the graph, so
+   * several workers can compute one graph over the same persisted index.
+   */
+  async knnRows(k: number, from: number, to: number, options: { onProgress?: Progress } = {}): Promise<KnnGraph> {
     if (!Number.isInteger(k) || k <= 0) throw new Error(`k must be a positive integer, got ${k}`);
+    if (!Number.isInteger(from) || !Number.isInteger(to) || from < 0 || to > this.size || from > to) {
+      throw new Error(`Invalid row range ${from}..${to} of ${this.size}`);
+    }
     const vectors = this.vectors;
     if (!vectors) throw new Error('This index was loaded without its vectors; attachVectors() before knn()');
     const n = this.size;
     const d = this.dimensions;
-    const graph = emptyNeighbors(n, k);
+    const graph = emptyNeighbors(to - from, k);
     const wanted = Math.min(k + 1, n);
-    if (n <= 1) {
-      options.onProgress?.(n, n);
+    if (n <= 1 || from === to) {
+      options.onProgress?.(to - from, to - from);
       return { ...graph, exact: true };
     }
     const slice = this.mode === 'exact' ? exactBatch(n) : HNSW_SLICE;
-    for (let start = 0; start < n; start += slice) {
-      const end = Math.min(n, start + slice);
+    for (let start = from; start < to; start += slice) {
+      const end = Math.min(to, start + slice);
       const rows = vectors.subarray(start * d, end * d);
       const matches = this.searchRaw(rows, wanted);
-      copyRows(matches, end - start, wanted, graph, start, k, true);
-      if (this.needsRescoring) rescoreRows(graph, start, rows, vectors, d);
-      options.onProgress?.(end, n);
-      if (end < n) await yieldToEventLoop();
+      copyRows(matches, end - start, wanted, graph, start, k, true, start - from);
+      if (this.needsRescoring) rescoreRows(graph, start - from, rows, vectors, d);
+      options.onProgress?.(end - from, to - from);
+      if (end < to) await yieldToEventLoop();
     }
     return { ...graph, exact: this.mode === 'exact' };
   }
@@ -423,6 +434,8 @@ function copyRows(
   start: number,
   k: number,
   dropSelf: boolean,
+  /** Row of `out` for query row 0 (default `start`: the whole graph). */
+  outStart: number = start,
 ): void {
   const { keys, distances, counts } = matches;
   for (let r = 0; r < rows; r++) {
@@ -440,7 +453,7 @@ function copyRows(
       }
       if (selfAt < 0 && found > k) selfAt = found - 1; // self crowded out by duplicates: keep the best k
     }
-    let o = (start + r) * k;
+    let o = (outStart + r) * k;
     const rowEnd = o + k;
     for (let j = 0; j < found && o < rowEnd; j++) {
       if (j === selfAt) continue;

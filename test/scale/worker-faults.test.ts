@@ -1,0 +1,143 @@
+/**
+ * Scale-out faults with real processes on real engines (PostgreSQL, BullMQ on Redis, S3 over the
+ * real protocol): the API without a job runner, two `vizdex worker`s; one is killed with SIGKILL in
+ * the middle of ingestion and the other finishes its batches — every image counted exactly once.
+ * Then Redis drops every client connection mid-run and the workers reconnect and finish; and a job
+ * that keeps failing ends its task FAILED and the dataset ERROR, with the reason.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { Redis } from 'ioredis';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { makeImage } from '../fixtures/media.js';
+import { ApiClient, type DatasetBody, type TaskBody } from '../e2e/api-client.js';
+import { runCli, startServerProcess, startWorkerProcess, type ServerProcess } from '../e2e/server-process.js';
+import { makeTempDir } from '../helpers/harness.js';
+import { provisionScaleOut, testRedisUrl, type ScaleOutEngines } from '../helpers/scale-out.js';
+
+const IMAGES = 240;
+const PER_REQUEST = 60;
+
+describe('scale-out: workers killed, Redis dropped, jobs failing', () => {
+  let root: string;
+  let engines: ScaleOutEngines;
+  let api: ServerProcess;
+  let client: ApiClient;
+  const processes: ServerProcess[] = [];
+  let images: { name: string; data: Buffer }[];
+
+  const env = (extra: Record<string, string> = {}) => ({
+    ...engines.env,
+    // Small batches on one decode each: ingestion takes long enough to interrupt, and a killed
+    // worker's batch lock lapses within seconds.
+    VIZDEX_JOB_CONCURRENCY: '1',
+    VIZDEX_JOB_LEASE_MS: '3000',
+    VIZDEX_THUMBNAIL_SIZE: '1024',
+    ...extra,
+  });
+  const worker = async (dataDir: string, extra: Record<string, string> = {}) => {
+    const started = await startWorkerProcess({ dataDir, env: env(extra) });
+    processes.push(started);
+    return started;
+  };
+
+  beforeAll(async () => {
+    root = makeTempDir('vizdex-scale-faults-');
+    engines = await provisionScaleOut();
+    images = [];
+    for (let i = 0; i < IMAGES; i++) images.push({ name: `photo_${String(i).padStart(4, '0')}.jpg`, data: await makeImage({ width: 1024, height: 768, seed: 7000 + i }) });
+    api = await startServerProcess({ dataDir: path.join(root, 'api'), env: env(), args: ['--no-worker', '--no-pipeline-service'] });
+    processes.push(api);
+    const created = await runCli(['user', 'create', '--email', 'owner@example.com', '--data-dir', path.join(root, 'api'), '--json'], { env: env() });
+    expect(created.code, created.stderr).toBe(0);
+    client = new ApiClient(api.url, JSON.parse(created.stdout.trim()) as { api_key: string; api_secret: string });
+  }, 120_000);
+
+  afterAll(async () => {
+    for (const p of processes) await p.kill('SIGKILL');
+    await engines?.close();
+    fs.rmSync(root, { recursive: true, force: true });
+  });
+
+  async function uploadAndProcess(name: string): Promise<string> {
+    const datasetId = (await client.get<{ dataset_id: string }>(`/ingestion/new_dataset?dataset_name=${name}`)).body.dataset_id;
+    const transId = (await client.get<{ trans_id: string }>(`/ingestion/${datasetId}/data_files`)).body.trans_id;
+    for (let i = 0; i < images.length; i += PER_REQUEST) {
+      const form = new FormData();
+      for (const image of images.slice(i, i + PER_REQUEST)) form.append('files', new Blob([image.data]), image.name);
+      expect((await client.post(`/ingestion/${datasetId}/data_files/${transId}`, form)).status).toBe(202);
+    }
+    expect((await client.post(`/ingestion/${datasetId}/process_files/${transId}`)).status).toBe(202);
+    return datasetId;
+  }
+
+  async function waitFor(datasetId: string, done: (d: DatasetBody) => boolean, timeoutMs = 240_000): Promise<DatasetBody> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const dataset = (await client.get<DatasetBody>(`/dataset/${datasetId}`)).body;
+      if (done(dataset)) return dataset;
+      if (Date.now() > deadline) throw new Error(`dataset ${datasetId} stuck: ${JSON.stringify(dataset)}`);
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+  }
+
+  /** Every uploaded image is one READY media row with one vector: none lost, none twice. */
+  async function expectExactlyOnce(datasetId: string): Promise<void> {
+    const db = new pg.Client({ connectionString: engines.env.VIZDEX_DATABASE_URL });
+    await db.connect();
+    try {
+      const media = await db.query<{ file_name: string; status: string; n: string }>(
+        'select file_name, status, count(*) as n from media where dataset_id = $1 group by file_name, status',
+        [datasetId],
+      );
+      expect(media.rows.filter((r) => r.status !== 'READY')).toEqual([]);
+      expect(media.rows.filter((r) => Number(r.n) !== 1)).toEqual([]);
+      expect(media.rows.map((r) => r.file_name).sort()).toEqual(images.map((i) => i.name).sort());
+      const vectors = await db.query<{ n: string }>('select count(*) as n from embeddings where dataset_id = $1', [datasetId]);
+      expect(Number(vectors.rows[0]!.n)).toBe(IMAGES);
+    } finally {
+      await db.end();
+    }
+  }
+
+  it('a worker killed with SIGKILL mid-ingestion: the other takes its batches over; exact counts, READY', async () => {
+    const first = await worker(path.join(root, 'w1'));
+    await worker(path.join(root, 'w2'));
+    const datasetId = await uploadAndProcess('killed-worker');
+    // Kill the first worker while it is decoding, a few batches in.
+    await waitFor(datasetId, (d) => d.progress >= 10 || d.status_new !== 'INDEXING');
+    expect((await client.get<DatasetBody>(`/dataset/${datasetId}`)).body.status_new).toBe('INDEXING');
+    await first.kill('SIGKILL');
+    const ready = await waitFor(datasetId, (d) => d.status_new === 'READY' || d.status_new === 'ERROR');
+    expect(ready).toMatchObject({ status_new: 'READY', n_images: IMAGES, n_failed_files: 0 });
+    await expectExactlyOnce(datasetId);
+  });
+
+  it('Redis drops every connection mid-run: workers reconnect and finish', async () => {
+    const datasetId = await uploadAndProcess('redis-drop');
+    await waitFor(datasetId, (d) => d.progress >= 10 || d.status_new !== 'INDEXING');
+    const admin = new Redis(testRedisUrl());
+    try {
+      await admin.client('KILL', 'TYPE', 'normal', 'SKIPME', 'yes');
+    } finally {
+      admin.disconnect();
+    }
+    const ready = await waitFor(datasetId, (d) => d.status_new === 'READY' || d.status_new === 'ERROR');
+    expect(ready).toMatchObject({ status_new: 'READY', n_images: IMAGES });
+    await expectExactlyOnce(datasetId);
+  });
+
+  it('a job that keeps failing ends FAILED with its reason, and the dataset ERROR instead of hanging in INDEXING', async () => {
+    // Every worker now loads a model that does not exist: each attempt fails the same way.
+    for (const p of processes.slice(1)) await p.kill('SIGKILL');
+    await worker(path.join(root, 'w3'), { VIZDEX_MODEL: path.join(root, 'missing-model.onnx'), VIZDEX_JOB_MAX_ATTEMPTS: '2' });
+    const datasetId = await uploadAndProcess('failing');
+    const failed = await waitFor(datasetId, (d) => d.status_new === 'ERROR' || d.status_new === 'READY', 120_000);
+    expect(failed.status_new).toBe('ERROR');
+    expect(failed.fatal_error_msg).toMatch(/missing-model\.onnx/);
+    const tasks = (await client.get<{ tasks: TaskBody[] }>(`/tasks?dataset_id=${datasetId}`)).body.tasks;
+    expect(tasks[0]).toMatchObject({ task_type: 'DATASET_CREATION', status: 'FAILED' });
+    expect(tasks[0]!.error_message).toMatch(/missing-model\.onnx/);
+  });
+});
