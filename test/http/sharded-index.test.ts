@@ -67,7 +67,8 @@ describe('sharded k-NN indexing', () => {
 
     const [task] = await datasetTasks(sharded.app, shardedOwner, shardedId);
     expect(task).toMatchObject({ task_type: 'DATASET_CREATION', status: 'COMPLETED' });
-    // The shards' scratch files are gone once merged.
+    // The shards' scratch files are gone once the merge job is over (it removes them after READY).
+    await sharded.container.queue.drained(20);
     expect(await sharded.container.blobs.exists(`datasets/${shardedId}/index/knn-shards/${task!.task_id as string}/0.bin`)).toBe(false);
   });
 });
