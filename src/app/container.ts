@@ -18,6 +18,8 @@ import { ExploreRepository } from '../db/explore.repository.js';
 import { datasetSearcherSource } from '../pipeline/index/dataset-searcher.js';
 import { ExploreService } from '../services/explore.service.js';
 import { MediaService } from '../services/media.service.js';
+import { MediaDetailsRepository } from '../db/media-details.repository.js';
+import { MediaDetailsService } from '../services/media-details.service.js';
 import { ExportRepository } from '../db/export.repository.js';
 import { createEmbeddingModel } from '../models/create-model.js';
 import type { EmbeddingModel } from '../models/embedding-model.js';
@@ -61,6 +63,7 @@ export interface Services {
   processing: ProcessingService;
   explore: ExploreService;
   media: MediaService;
+  mediaDetails: MediaDetailsService;
   exports: ExportService;
 }
 
@@ -191,6 +194,7 @@ export async function createContainer(config: Config, options: ContainerOptions 
     { previewsPerCluster: 10, uploadAnchorTtlMs: 24 * 60 * 60 * 1000, anchorCandidates: 1000 },
   );
   const media = new MediaService(exploreRepo, blobs, access);
+  const mediaDetails = new MediaDetailsService(new MediaDetailsRepository(db), access);
 
   let jobsStarted = false;
   return {
@@ -198,7 +202,7 @@ export async function createContainer(config: Config, options: ContainerOptions 
     db,
     blobs,
     queue,
-    services: { access, auth, datasets, ingestion, addMedia, operator, sharing, tasks, processing, explore, media, exports },
+    services: { access, auth, datasets, ingestion, addMedia, operator, sharing, tasks, processing, explore, media, mediaDetails, exports },
     startJobs() {
       if (jobsStarted) return;
       jobsStarted = true;

@@ -17,6 +17,9 @@ export interface MediaFilter {
 
 export const NO_FILTER: MediaFilter = { mediaTypes: ['image', 'video_frame'], issues: [], duplicateThresholds: [], minUniqueness: [], textContains: [], matchNothing: false };
 
+/** How explore orders a level's clusters. */
+export type ClusterOrder = 'size' | 'uniqueness';
+
 export type PreviewMedia = Pick<Selectable<MediaTable>, 'id' | 'media_type' | 'file_name' | 'original_media_uri' | 'width' | 'height'>;
 
 export interface ClusterPageRow {
@@ -55,11 +58,11 @@ export class ExploreRepository {
     );
   }
 
-  /** A page of the level's clusters, largest (after filtering) first. */
-  async clusterPage(datasetId: string, level: number, filter: MediaFilter, offset: number, limit: number): Promise<ClusterPageRow[]> {
+  /** A page of the level's clusters, largest (after filtering) first, or (`uniqueness`) the one with the most unique member first. */
+  async clusterPage(datasetId: string, level: number, filter: MediaFilter, offset: number, limit: number, order: ClusterOrder = 'size'): Promise<ClusterPageRow[]> {
     if (filter.matchNothing || filter.mediaTypes.length === 0) return [];
     let page: { cluster_id: string; size: number; representative_media_id: string }[];
-    if (ExploreRepository.isTrivial(filter)) {
+    if (ExploreRepository.isTrivial(filter) && order === 'size') {
       page = await this.db
         .selectFrom('clusters')
         .select(['cluster_id', 'size', 'representative_media_id'])
@@ -81,6 +84,7 @@ export class ExploreRepository {
         .where('mc.level', '=', level)
         .where(filterSql(datasetId, filter))
         .groupBy(['mc.cluster_id', 'c.representative_media_id'])
+        .$if(order === 'uniqueness', (q) => q.orderBy(sql`max(coalesce(m.uniqueness_score, 0))`, 'desc'))
         .orderBy('size', 'desc')
         .orderBy('mc.cluster_id')
         .limit(limit)

@@ -9,10 +9,12 @@ import type { Container } from '../app/container.js';
 import { registerAuth } from './plugins/auth.js';
 import { registerBodyParsers } from './plugins/body-parsers.js';
 import { registerErrorHandling } from './plugins/errors.js';
+import { registerWebUi } from './plugins/web-ui.js';
 import { authRoutes } from './routes/auth.js';
 import { datasetRoutes } from './routes/datasets.js';
 import { exploreRoutes } from './routes/explore.js';
 import { mediaRoutes } from './routes/media.js';
+import { mediaDetailsRoutes } from './routes/media-details.js';
 import { exportRoutes } from './routes/export.js';
 import { ingestionRoutes } from './routes/ingestion.js';
 import { addMediaRoutes } from './routes/add-media.js';
@@ -70,8 +72,10 @@ export async function buildApp(container: Container, options: AppOptions = {}): 
       await api.register(exploreRoutes, { explore: services.explore, config });
       await api.register(mediaRoutes, { media: services.media, explore: services.explore });
       await api.register(exportRoutes, { exports: services.exports, publicUrl: config.publicUrl });
+      await api.register(mediaDetailsRoutes, { mediaDetails: services.mediaDetails, config });
     },
     { prefix: '/api/v1' },
   );
+  await registerWebUi(app);
   return app;
 }

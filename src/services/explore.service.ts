@@ -3,7 +3,7 @@ import { ConflictError, NotFoundError, RequestValidationError } from '../domain/
 import { DEFAULT_DUPLICATE_THRESHOLD, snapDuplicateThreshold } from '../domain/similarity.js';
 import { parseVql, VqlError, type VqlFilter } from '../domain/vql.js';
 import type { DatasetRow } from '../db/datasets.repository.js';
-import { ExploreRepository, type MediaFilter, type PreviewMedia } from '../db/explore.repository.js';
+import { ExploreRepository, type ClusterOrder, type MediaFilter, type PreviewMedia } from '../db/explore.repository.js';
 import type { DatasetVectors } from '../db/index.repository.js';
 import type { MediaType } from '../db/schema.js';
 import type { EmbeddingModel } from '../models/embedding-model.js';
@@ -20,6 +20,8 @@ export interface ExploreQuery {
   /** Cluster granularity, 0 finest … 4 coarsest. */
   threshold: number;
   pageNumber: number;
+  /** Cluster order: largest first (default) or most unique member first. */
+  sortBy?: ClusterOrder;
   anchorMediaId?: string;
   anchorType?: AnchorType;
   vql?: string;
@@ -126,7 +128,7 @@ export class ExploreService {
       return { clusters, metadata: { ...metadata, anchor_media_id: query.anchorMediaId, anchor_type: anchorType } };
     }
 
-    const page = await this.repo.clusterPage(datasetId, level, filter, query.pageNumber * CLUSTERS_PER_PAGE, CLUSTERS_PER_PAGE);
+    const page = await this.repo.clusterPage(datasetId, level, filter, query.pageNumber * CLUSTERS_PER_PAGE, CLUSTERS_PER_PAGE, query.sortBy ?? 'size');
     const previews = await this.repo.clusterPreviews(
       datasetId,
       level,

@@ -1,0 +1,201 @@
+import { sql, type Kysely, type Selectable } from 'kysely';
+import type { Database, IssueType, MediaTable } from './schema.js';
+
+export type MediaDetailsRow = Pick<
+  Selectable<MediaTable>,
+  | 'id'
+  | 'dataset_id'
+  | 'media_type'
+  | 'status'
+  | 'file_name'
+  | 'original_media_uri'
+  | 'file_size'
+  | 'sha256'
+  | 'width'
+  | 'height'
+  | 'format'
+  | 'thumb_key'
+  | 'duration_seconds'
+  | 'error'
+  | 'parent_media_id'
+  | 'frame_timestamp'
+  | 'created_at'
+  | 'processed_at'
+  | 'blur'
+  | 'mean_intensity'
+  | 'min_intensity'
+  | 'max_intensity'
+  | 'std_intensity'
+  | 'contrast'
+  | 'uniqueness_score'
+  | 'nn_similarity'
+>;
+
+export interface MediaIssueRow {
+  issue_type: IssueType;
+  confidence: number;
+  group_id: string | null;
+  threshold: number | null;
+}
+
+export interface DuplicateGroupMemberRow {
+  group_id: string;
+  id: string;
+  media_type: MediaTable['media_type'];
+  file_name: string;
+  original_media_uri: string;
+  width: number | null;
+  height: number | null;
+  file_size: number;
+  uniqueness_score: number | null;
+  /** The media's cluster at the coarsest level (4), for selections that cover the rest of the dataset. */
+  coarse_cluster_id: string | null;
+}
+
+const ID_CHUNK = 900;
+const COARSEST_LEVEL = 4;
+
+/** Reads behind the UI's media page, issue summary and duplicates view. */
+export class MediaDetailsRepository {
+  constructor(private readonly db: Kysely<Database>) {}
+
+  async findMedia(datasetId: string, mediaId: string): Promise<MediaDetailsRow | undefined> {
+    return this.db
+      .selectFrom('media')
+      .select([
+        'id',
+        'dataset_id',
+        'media_type',
+        'status',
+        'file_name',
+        'original_media_uri',
+        'file_size',
+        'sha256',
+        'width',
+        'height',
+        'format',
+        'thumb_key',
+        'duration_seconds',
+        'error',
+        'parent_media_id',
+        'frame_timestamp',
+        'created_at',
+        'processed_at',
+        'blur',
+        'mean_intensity',
+        'min_intensity',
+        'max_intensity',
+        'std_intensity',
+        'contrast',
+        'uniqueness_score',
+        'nn_similarity',
+      ])
+      .where('dataset_id', '=', datasetId)
+      .where('id', '=', mediaId)
+      .executeTakeFirst();
+  }
+
+  async issuesOf(datasetId: string, mediaId: string): Promise<MediaIssueRow[]> {
+    return this.db
+      .selectFrom('media_issues')
+      .select(['issue_type', 'confidence', 'group_id', 'threshold'])
+      .where('dataset_id', '=', datasetId)
+      .where('media_id', '=', mediaId)
+      .orderBy('issue_type')
+      .orderBy('threshold')
+      .execute();
+  }
+
+  /** The media's cluster at each granularity (0 finest … 4 coarsest). */
+  async clustersOf(datasetId: string, mediaId: string): Promise<{ level: number; cluster_id: string }[]> {
+    return this.db
+      .selectFrom('media_clusters')
+      .select(['level', 'cluster_id'])
+      .where('dataset_id', '=', datasetId)
+      .where('media_id', '=', mediaId)
+      .orderBy('level')
+      .execute();
+  }
+
+  /** Media of each issue type (duplicates: at `duplicateThreshold` only), among READY media. */
+  async issueCounts(datasetId: string, duplicateThreshold: number): Promise<Map<IssueType, number>> {
+    const rows = await this.db
+      .selectFrom('media_issues as i')
+      .innerJoin('media as m', 'm.id', 'i.media_id')
+      .select('i.issue_type')
+      .select(sql<number>`count(distinct i.media_id)`.as('n'))
+      .where('i.dataset_id', '=', datasetId)
+      .where('m.status', '=', 'READY')
+      .where((eb) => eb.or([eb('i.issue_type', '!=', 'duplicates'), eb('i.threshold', '=', duplicateThreshold)]))
+      .groupBy('i.issue_type')
+      .execute();
+    return new Map(rows.map((r) => [r.issue_type, Number(r.n)]));
+  }
+
+  async countDuplicateGroups(datasetId: string, threshold: number): Promise<number> {
+    const row = await this.db
+      .selectFrom('media_issues')
+      .select(sql<number>`count(distinct group_id)`.as('n'))
+      .where('dataset_id', '=', datasetId)
+      .where('issue_type', '=', 'duplicates')
+      .where('threshold', '=', threshold)
+      .executeTakeFirstOrThrow();
+    return Number(row.n);
+  }
+
+  /** READY media of the dataset. */
+  async countMedia(datasetId: string): Promise<number> {
+    const row = await this.db
+      .selectFrom('media')
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .where('dataset_id', '=', datasetId)
+      .where('status', '=', 'READY')
+      .executeTakeFirstOrThrow();
+    return Number(row.n);
+  }
+
+  /** A page of near-duplicate groups at `threshold`, largest first, with their sizes. */
+  async duplicateGroupPage(datasetId: string, threshold: number, offset: number, limit: number): Promise<{ group_id: string; size: number }[]> {
+    const rows = await this.db
+      .selectFrom('media_issues')
+      .select('group_id')
+      .select((eb) => eb.fn.countAll<number>().as('size'))
+      .where('dataset_id', '=', datasetId)
+      .where('issue_type', '=', 'duplicates')
+      .where('threshold', '=', threshold)
+      .where('group_id', 'is not', null)
+      .groupBy('group_id')
+      .orderBy('size', 'desc')
+      .orderBy('group_id')
+      .limit(limit)
+      .offset(offset)
+      .execute();
+    return rows.map((r) => ({ group_id: r.group_id!, size: Number(r.size) }));
+  }
+
+  /** The members of these groups: the largest picture of a group first (the natural one to keep). */
+  async duplicateGroupMembers(datasetId: string, threshold: number, groupIds: string[]): Promise<DuplicateGroupMemberRow[]> {
+    const out: DuplicateGroupMemberRow[] = [];
+    for (let i = 0; i < groupIds.length; i += ID_CHUNK) {
+      const rows = await this.db
+        .selectFrom('media_issues as i')
+        .innerJoin('media as m', 'm.id', 'i.media_id')
+        .leftJoin('media_clusters as mc', (join) =>
+          join.onRef('mc.dataset_id', '=', 'i.dataset_id').onRef('mc.media_id', '=', 'i.media_id').on('mc.level', '=', COARSEST_LEVEL),
+        )
+        .select(['i.group_id', 'm.id', 'm.media_type', 'm.file_name', 'm.original_media_uri', 'm.width', 'm.height', 'm.file_size', 'm.uniqueness_score'])
+        .select('mc.cluster_id as coarse_cluster_id')
+        .where('i.dataset_id', '=', datasetId)
+        .where('i.issue_type', '=', 'duplicates')
+        .where('i.threshold', '=', threshold)
+        .where('i.group_id', 'in', groupIds.slice(i, i + ID_CHUNK))
+        .orderBy(sql`coalesce(m.width, 0) * coalesce(m.height, 0)`, 'desc')
+        .orderBy('m.file_size', 'desc')
+        .orderBy('m.file_name')
+        .orderBy('m.id')
+        .execute();
+      for (const row of rows) out.push({ ...row, group_id: row.group_id! });
+    }
+    return out;
+  }
+}

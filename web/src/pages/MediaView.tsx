@@ -1,0 +1,193 @@
+import { useEffect, useRef } from 'react';
+import { api, thumbnailUrl, type MediaDetails, type Preview } from '../api';
+import { DatasetHeader, useDataset } from '../components/DatasetHeader';
+import { ErrorBanner, Spinner } from '../components/ui';
+import { blockers, formatBytes, formatDate, formatSeconds } from '../format';
+import { useAsync } from '../hooks';
+import { Link, navigate } from '../router';
+
+const NEIGHBOURS = 24;
+
+/** One media item: the full image (or frame with its video), metadata, issues, duplicates and nearest neighbours. */
+export function MediaViewPage({ id, mediaId }: { id: string; mediaId: string }) {
+  const dataset = useDataset(id);
+  const media = useAsync((signal) => api.media(id, mediaId, signal), [id, mediaId]);
+  const searchable = dataset.data ? blockers.search(dataset.data) === null : false;
+  const duplicates = useAsync((signal) => api.duplicatesOf(id, mediaId, signal), [id, mediaId]);
+  const neighbours = useAsync(
+    async (signal): Promise<Preview[]> => {
+      if (!searchable) return [];
+      const result = await api.explore(id, { threshold: 0, page_number: 0, anchor_media_id: mediaId, anchor_type: 'MEDIA' }, signal);
+      return result.clusters.flatMap((c) => c.previews).filter((p) => p.media_id !== mediaId).slice(0, NEIGHBOURS);
+    },
+    [id, mediaId, searchable],
+  );
+
+  return (
+    <div className="dataset-page">
+      {dataset.data && <DatasetHeader dataset={dataset.data} tab="media" onChanged={dataset.reload} />}
+      <ErrorBanner error={dataset.error} onRetry={dataset.reload} />
+      <main className="media-page">
+        <ErrorBanner error={media.error} onRetry={media.reload} />
+        {media.loading && !media.data && <Spinner />}
+        {media.data && (
+          <>
+            <section className="media-viewer">
+              <MediaDisplay media={media.data} />
+              <div className="row">
+                <button
+                  type="button"
+                  className="primary"
+                  disabled={!searchable}
+                  title={dataset.data ? (blockers.search(dataset.data) ?? undefined) : undefined}
+                  onClick={() => navigate(`/dataset/${id}/data?anchor=${mediaId}&anchor_type=MEDIA`)}
+                >
+                  Find similar
+                </button>
+                <a className="button" href={media.data.media_uri} target="_blank" rel="noreferrer">
+                  Open original
+                </a>
+                <Link className="button" to={`/dataset/${id}/data`}>
+                  Back to the dataset
+                </Link>
+              </div>
+            </section>
+            <aside className="media-info">
+              <h2 className="break">{media.data.file_name}</h2>
+              <Metadata media={media.data} />
+              <Issues media={media.data} />
+              <h3>Duplicates (similarity ≥ 0.96)</h3>
+              <ErrorBanner error={duplicates.error} onRetry={duplicates.reload} />
+              {duplicates.data && duplicates.data.length === 0 && <p className="muted">None.</p>}
+              {duplicates.data && duplicates.data.length > 0 && (
+                <div className="thumb-row" data-testid="duplicates">
+                  {duplicates.data.map((other) => (
+                    <Link key={other} to={`/dataset/${id}/data/image/${other}`}>
+                      <img src={thumbnailUrl(id, other)} alt="duplicate" loading="lazy" />
+                    </Link>
+                  ))}
+                </div>
+              )}
+            </aside>
+          </>
+        )}
+      </main>
+      <section className="neighbours">
+        <h3>Nearest neighbours</h3>
+        <ErrorBanner error={neighbours.error} onRetry={neighbours.reload} />
+        {neighbours.loading && !neighbours.data && <Spinner />}
+        {neighbours.data && neighbours.data.length === 0 && <p className="muted">{searchable ? 'No other media.' : 'Available once the dataset is indexed.'}</p>}
+        <div className="neighbour-grid" data-testid="neighbours">
+          {neighbours.data?.map((p) => (
+            <Link key={p.media_id} to={`/dataset/${id}/data/image/${p.media_id}`} className="neighbour" title={p.file_name}>
+              <img src={p.media_thumb_uri} alt={p.file_name} loading="lazy" />
+              <span className="small-text">
+                {p.file_name}
+                {p.relevance_score !== null && <span className="muted"> · {(1 - p.relevance_score).toFixed(3)}</span>}
+              </span>
+            </Link>
+          ))}
+        </div>
+      </section>
+    </div>
+  );
+}
+
+function MediaDisplay({ media }: { media: MediaDetails }) {
+  const video = useRef<HTMLVideoElement>(null);
+  const at = media.video?.frame_timestamp ?? 0;
+  useEffect(() => {
+    const el = video.current;
+    if (!el) return;
+    const seek = () => {
+      el.currentTime = at;
+    };
+    if (el.readyState >= 1) seek();
+    else el.addEventListener('loadedmetadata', seek, { once: true });
+    return () => el.removeEventListener('loadedmetadata', seek);
+  }, [at, media.media_id]);
+
+  if (media.media_type === 'video') {
+    return <video className="media-full" src={media.media_uri} controls preload="metadata" />;
+  }
+  return (
+    <>
+      <img className="media-full" src={media.media_uri} alt={media.file_name} data-testid="media-image" />
+      {media.video && (
+        <div className="video-context">
+          <p>
+            Frame at <strong>{formatSeconds(media.video.frame_timestamp)}</strong> of <strong>{media.video.file_name}</strong>
+            {media.video.duration_seconds !== null && <span className="muted"> ({formatSeconds(media.video.duration_seconds)} long)</span>}
+          </p>
+          <video ref={video} className="media-video" src={media.video.media_uri} controls preload="metadata" data-testid="frame-video" />
+        </div>
+      )}
+    </>
+  );
+}
+
+function Metadata({ media }: { media: MediaDetails }) {
+  const q = media.quality;
+  const round = (v: number | null | undefined, digits = 2) => (v === null || v === undefined ? '—' : v.toFixed(digits));
+  return (
+    <dl className="kv" data-testid="metadata">
+      <dt>Path</dt>
+      <dd className="break">{media.original_media_uri}</dd>
+      <dt>Type</dt>
+      <dd>
+        {media.media_type.replace('_', ' ')}
+        {media.format ? ` (${media.format})` : ''}
+      </dd>
+      <dt>Dimensions</dt>
+      <dd>{media.width && media.height ? `${media.width} × ${media.height}` : '—'}</dd>
+      <dt>File size</dt>
+      <dd>{formatBytes(media.file_size)}</dd>
+      <dt>Uniqueness</dt>
+      <dd>{round(media.uniqueness_score, 3)}</dd>
+      <dt>Nearest neighbour</dt>
+      <dd>{media.nn_similarity === null ? '—' : `similarity ${round(media.nn_similarity, 3)}`}</dd>
+      <dt>Quality</dt>
+      <dd>
+        blur {round(q.blur, 1)} · mean {round(q.mean_intensity, 1)} · contrast {round(q.contrast, 1)}
+      </dd>
+      <dt>Clusters</dt>
+      <dd className="small-text">
+        {media.clusters.length === 0 ? '—' : media.clusters.map((c) => <div key={c.level}>level {c.level}: {c.cluster_id.slice(0, 8)}</div>)}
+      </dd>
+      <dt>SHA-256</dt>
+      <dd className="small-text break">{media.sha256}</dd>
+      <dt>Added</dt>
+      <dd>{formatDate(media.created_at)}</dd>
+      {media.error && (
+        <>
+          <dt>Error</dt>
+          <dd className="error-text">{media.error}</dd>
+        </>
+      )}
+    </dl>
+  );
+}
+
+function Issues({ media }: { media: MediaDetails }) {
+  const duplicates = media.issues.filter((i) => i.issue_type === 'duplicates');
+  const others = media.issues.filter((i) => i.issue_type !== 'duplicates');
+  return (
+    <>
+      <h3>Issues</h3>
+      {media.issues.length === 0 && <p className="muted">No issues.</p>}
+      <ul className="issues" data-testid="issues">
+        {others.map((i) => (
+          <li key={i.issue_type}>
+            <span className="badge badge-amber">{i.issue_type}</span> confidence {i.confidence.toFixed(2)}
+          </li>
+        ))}
+        {duplicates.length > 0 && (
+          <li>
+            <span className="badge badge-red">duplicates</span> near-duplicate at similarity ≥ {Math.min(...duplicates.map((d) => d.duplicate_threshold ?? 1))}
+            {duplicates.length > 1 && ` (grouped at ${duplicates.length} levels, up to ${Math.max(...duplicates.map((d) => d.duplicate_threshold ?? 0))})`}
+          </li>
+        )}
+      </ul>
+    </>
+  );
+}
