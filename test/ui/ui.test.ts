@@ -106,6 +106,13 @@ describe('web UI in Chromium', () => {
     await page.waitForURL(`**/dataset/${datasetId}/data`);
     await page.getByTestId('tile').first().waitFor();
     await expect.poll(() => page.getByTestId('count-duplicates').textContent()).toBe('2');
+    // The tiles show their thumbnails (loaded with the session cookie), not empty boxes.
+    const thumbnailWidth = (img: unknown) => {
+      const image = img as { complete: boolean; naturalWidth: number };
+      return image.complete ? image.naturalWidth : 0;
+    };
+    await expect.poll(() => page.getByTestId('tile').first().locator('img').first().evaluate(thumbnailWidth)).toBeGreaterThan(0);
+    await expect.poll(() => page.getByTestId('tile').last().locator('img').first().evaluate(thumbnailWidth)).toBeGreaterThan(0);
     await shot(page, '03-dataset-grid');
 
     await page.getByRole('radio', { name: 'Duplicates' }).check();
