@@ -2,8 +2,9 @@
  * Scale-out faults with real processes on real engines (PostgreSQL, BullMQ on Redis, S3 over the
  * real protocol): the API without a job runner, two `vizdex worker`s; one is killed with SIGKILL in
  * the middle of ingestion and the other finishes its batches — every image counted exactly once.
- * Then Redis drops every client connection mid-run and the workers reconnect and finish; and a job
- * that keeps failing ends its task FAILED and the dataset ERROR, with the reason.
+ * Then Redis drops every client connection mid-run and the workers reconnect and finish (a real
+ * Redis restart is in redis-restart.test.ts); and a job that keeps failing ends its task FAILED and
+ * the dataset ERROR, with the reason.
  */
 import fs from 'node:fs';
 import path from 'node:path';
