@@ -45,6 +45,23 @@ export class PayloadTooLargeError extends AppError {
   }
 }
 
+/** 429 with a `Retry-After` header (seconds). */
+export class TooManyRequestsError extends AppError {
+  constructor(
+    detail: string,
+    readonly retryAfterSeconds: number,
+  ) {
+    super(429, detail);
+  }
+}
+
+/** 507: the server's disk (or the store's quota) is full; nothing of the request was kept. */
+export class InsufficientStorageError extends AppError {
+  constructor(detail = 'Insufficient storage: the server\'s disk is full; nothing of this request was stored') {
+    super(507, detail);
+  }
+}
+
 /** A server-side failure whose reason the caller should read (an unreachable bucket, a failed store). */
 export class ServerError extends AppError {
   constructor(detail: string) {

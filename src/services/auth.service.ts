@@ -1,9 +1,10 @@
 import crypto from 'node:crypto';
 import { decodeProtectedHeader, errors as joseErrors, jwtVerify } from 'jose';
-import { BadRequestError, ConflictError, ForbiddenError, NotFoundError, UnauthorizedError } from '../domain/errors.js';
+import { AppError, BadRequestError, ConflictError, ForbiddenError, NotFoundError, TooManyRequestsError, UnauthorizedError } from '../domain/errors.js';
 import type { UserRow, UsersRepository } from '../db/users.repository.js';
 import type { Keyring } from '../security/keyring.js';
 import { randomToken, sha256Hex } from '../security/keyring.js';
+import { LoginThrottle, emailKey, ipKey } from '../security/login-throttle.js';
 import { hashPassword, verifyPassword } from '../security/passwords.js';
 import type { Clock } from './clock.js';
 
@@ -45,6 +46,8 @@ export class AuthService {
     private readonly keyring: Keyring,
     private readonly clock: Clock,
     private readonly options: { openSignup: boolean },
+    /** Failed log-ins/sign-ups per email and client address; in memory, per process (see LoginThrottle). */
+    private readonly throttle: LoginThrottle = new LoginThrottle({ maxFailures: 10, windowMs: 15 * 60 * 1000, maxKeys: 10_000, now: () => clock.now().getTime() }),
   ) {}
 
   /** Verifies `Authorization: Bearer <jwt>` as the Visual Layer SDKs mint it. */
@@ -103,7 +106,18 @@ export class AuthService {
   }
 
   /** Email + password login; returns the cookie value and its expiry. */
-  async login(email: string, password: string): Promise<{ user: AuthenticatedUser; cookie: string; expiresAt: Date }> {
+  async login(email: string, password: string, clientIp?: string): Promise<{ user: AuthenticatedUser; cookie: string; expiresAt: Date }> {
+    const keys = [emailKey(email), ...(clientIp ? [ipKey(clientIp)] : [])];
+    this.refuseIfThrottled(keys, 'login');
+    try {
+      return await this.checkedLogin(email, password);
+    } catch (error) {
+      if (error instanceof UnauthorizedError) this.throttle.recordFailure(keys);
+      throw error;
+    }
+  }
+
+  private async checkedLogin(email: string, password: string): Promise<{ user: AuthenticatedUser; cookie: string; expiresAt: Date }> {
     const user = await this.users.findByEmail(email.trim());
     // Verify against a dummy hash for unknown users too, so timing does not reveal who exists.
     const ok = await verifyPassword(password, user?.password_hash ?? DUMMY_HASH);
@@ -113,6 +127,9 @@ export class AuthService {
     const expiresAt = new Date(now.getTime() + SESSION_LIFETIME_MS);
     await this.users.insertSession(sha256Hex(token), user.id, now.toISOString(), expiresAt.toISOString());
     await this.users.deleteExpiredSessions(now.toISOString());
+    // A successful login clears the email's failures (not the address's: one good account does not
+    // buy an address more guesses at others).
+    this.throttle.reset(emailKey(email));
     return { user: toAuthenticated(user), cookie: `${token}.${this.keyring.sign(token)}`, expiresAt };
   }
 
@@ -126,7 +143,24 @@ export class AuthService {
   }
 
   /** Self-service sign-up: open while no user exists, afterwards only with VIZDEX_OPEN_SIGNUP. */
-  async signup(input: NewUser): Promise<AuthenticatedUser> {
+  async signup(input: NewUser, clientIp?: string): Promise<AuthenticatedUser> {
+    const keys = clientIp ? [ipKey(`signup:${clientIp}`)] : [];
+    this.refuseIfThrottled(keys, 'sign-up');
+    try {
+      return await this.checkedSignup(input);
+    } catch (error) {
+      // Failed sign-ups (closed, taken email, bad input) count per address: probing which emails exist is slowed too.
+      if (error instanceof AppError && error.statusCode < 500) this.throttle.recordFailure(keys);
+      throw error;
+    }
+  }
+
+  private refuseIfThrottled(keys: string[], what: string): void {
+    const wait = this.throttle.retryAfterSeconds(keys);
+    if (wait > 0) throw new TooManyRequestsError(`Too many failed ${what} attempts; try again in ${wait} seconds`, wait);
+  }
+
+  private async checkedSignup(input: NewUser): Promise<AuthenticatedUser> {
     if (!(await this.signupAllowed())) throw new ForbiddenError('Sign-up is closed: ask an administrator for an account');
     if (!input.password) throw new BadRequestError('A password is required');
     return this.createUser(input);

@@ -1,5 +1,5 @@
 import type { FastifyError, FastifyInstance } from 'fastify';
-import { AppError, RequestValidationError, type ValidationIssue } from '../../domain/errors.js';
+import { AppError, InsufficientStorageError, RequestValidationError, TooManyRequestsError, type ValidationIssue } from '../../domain/errors.js';
 
 const LOCATION: Record<string, string> = { body: 'body', querystring: 'query', params: 'path', headers: 'header' };
 
@@ -30,6 +30,10 @@ export function registerErrorHandling(app: FastifyInstance): void {
   });
 
   app.setErrorHandler((error: FastifyError, request, reply) => {
+    // Refused before its body was read to the end (a full disk, a file over the limit): close the
+    // connection after answering, or a keep-alive client reuses a socket still holding unread body.
+    if (!request.raw.complete) void reply.header('connection', 'close');
+    if (error instanceof TooManyRequestsError) void reply.header('retry-after', String(error.retryAfterSeconds));
     if (error instanceof AppError) return reply.code(error.statusCode).send({ detail: error.detail });
     if (error instanceof RequestValidationError) return reply.code(422).send({ detail: error.issues });
     if (error.validation) return reply.code(422).send({ detail: toValidationIssues(error) });
@@ -47,9 +51,25 @@ export function registerErrorHandling(app: FastifyInstance): void {
         return reply.code(413).send({ detail: 'Too many files in one request; split the upload into several requests' });
     }
 
+    // A full disk (or quota) wherever it happened: say so, rather than a bare 500.
+    if (isDiskFull(error)) {
+      request.log.error({ err: error, reqId: request.id }, 'disk full');
+      const full = new InsufficientStorageError();
+      return reply.code(full.statusCode).send({ detail: full.detail });
+    }
+
     const status = error.statusCode ?? 500;
     if (status < 500) return reply.code(status).send({ detail: error.message });
     request.log.error({ err: error, reqId: request.id }, 'request failed');
     return reply.code(500).send({ detail: `Internal server error (request id ${request.id})` });
   });
+}
+
+/** ENOSPC/EDQUOT (or SQLite's SQLITE_FULL), also when wrapped (a stream pipeline's or a cause chain's). */
+export function isDiskFull(error: unknown): boolean {
+  for (let e = error, depth = 0; e && typeof e === 'object' && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
+    const code = (e as { code?: unknown }).code;
+    if (code === 'ENOSPC' || code === 'EDQUOT' || code === 'SQLITE_FULL') return true;
+  }
+  return false;
 }

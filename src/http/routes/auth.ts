@@ -30,11 +30,11 @@ export const authRoutes: FastifyPluginAsyncTypebox<{ auth: AuthService }> = asyn
         tags,
         summary: 'Log in with email and password; sets the SESSION cookie',
         body: Type.Object({ username: Type.String(), password: Type.String() }),
-        response: { 200: UserResponse },
+        response: { 200: UserResponse, 429: Type.Object({ detail: Type.String() }) },
       },
     },
     async (request, reply) => {
-      const { user, cookie, expiresAt } = await auth.login(request.body.username, request.body.password);
+      const { user, cookie, expiresAt } = await auth.login(request.body.username, request.body.password, request.ip);
       void reply.setCookie(SESSION_COOKIE, cookie, cookieOptions(expiresAt));
       return toUserResponse(user);
     },
@@ -52,8 +52,8 @@ export const authRoutes: FastifyPluginAsyncTypebox<{ auth: AuthService }> = asyn
       },
     },
     async (request, reply) => {
-      await auth.signup(request.body);
-      const { user, cookie, expiresAt } = await auth.login(request.body.email, request.body.password);
+      await auth.signup(request.body, request.ip);
+      const { user, cookie, expiresAt } = await auth.login(request.body.email, request.body.password, request.ip);
       void reply.setCookie(SESSION_COOKIE, cookie, cookieOptions(expiresAt));
       return toUserResponse(user);
     },
