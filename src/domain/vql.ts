@@ -34,6 +34,9 @@ export class VqlError extends Error {
   }
 }
 
+/** Longest searched text accepted, in UTF-16 code units. */
+const MAX_TEXT_LENGTH = 1000;
+
 const KEYS = ['text', 'labels', 'tags', 'issues', 'duplicates', 'uniqueness'] as const;
 type Key = (typeof KEYS)[number];
 
@@ -121,6 +124,8 @@ class Context {
   nonEmptyString(field: string): string {
     const value = this.body[field];
     if (typeof value !== 'string' || value.trim() === '') this.fail(field, `"${field}" must be a non-empty string`);
+    // Searched text becomes a LIKE pattern; SQLite refuses patterns over 50,000 bytes (a 500).
+    if (value.length > MAX_TEXT_LENGTH) this.fail(field, `"${field}" must be at most ${MAX_TEXT_LENGTH} characters; got ${value.length}`);
     return value;
   }
 

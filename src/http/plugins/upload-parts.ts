@@ -44,7 +44,7 @@ export async function* formParts(request: FastifyRequest, limits?: { fileSize: n
  * would read as 500s; they are the client's: 400, as FastAPI answers. Errors that already carry a
  * 4xx (size limits, not multipart) keep it.
  */
-function asClientError(error: unknown): unknown {
+export function asClientError(error: unknown): unknown {
   const status = (error as { statusCode?: unknown } | null)?.statusCode;
   if (typeof status === 'number' && status < 500) return error;
   return new BadRequestError(`There was an error parsing the body: ${error instanceof Error ? error.message : String(error)}`);

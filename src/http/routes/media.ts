@@ -4,6 +4,7 @@ import { RequestValidationError } from '../../domain/errors.js';
 import type { ExploreService } from '../../services/explore.service.js';
 import type { MediaService, MediaVariant } from '../../services/media.service.js';
 import { currentUser } from '../plugins/auth.js';
+import { asClientError } from '../plugins/upload-parts.js';
 import { DatasetIdParams } from './schemas.js';
 
 const MediaParams = Type.Object({ datasetId: Type.String(), mediaId: Type.String() });
@@ -92,13 +93,18 @@ async function readSearchUpload(request: FastifyRequest): Promise<{ file: Buffer
   let file: Buffer | undefined;
   let boundingBox: string | undefined;
   if (!request.isMultipart()) throw new RequestValidationError([{ loc: ['body', 'file'], msg: 'Field required (expected a multipart/form-data body)', type: 'missing' }]);
-  for await (const part of request.parts()) {
-    if (part.type === 'file') {
-      const data = await part.toBuffer();
-      if (part.fieldname === 'file' && !file) file = data;
-    } else if (part.fieldname === 'bounding_box') {
-      boundingBox = String(part.value);
+  try {
+    for await (const part of request.parts()) {
+      if (part.type === 'file') {
+        const data = await part.toBuffer();
+        if (part.fieldname === 'file' && !file) file = data;
+      } else if (part.fieldname === 'bounding_box') {
+        boundingBox = String(part.value);
+      }
     }
+  } catch (error) {
+    // A malformed body (no boundary, cut short) is the client's: 400, not 500.
+    throw asClientError(error);
   }
   if (!file || file.length === 0) throw new RequestValidationError([{ loc: ['body', 'file'], msg: 'Field required', type: 'missing' }]);
   return { file, boundingBox };
