@@ -38,6 +38,8 @@ import { IngestionService } from '../services/ingestion.service.js';
 import { ProcessingService } from '../services/processing.service.js';
 import { SharingService } from '../services/sharing.service.js';
 import { TasksService } from '../services/tasks.service.js';
+import { TagsRepository } from '../db/tags.repository.js';
+import { TagsService } from '../services/tags.service.js';
 import type { BlobStore } from '../storage/blob-store.js';
 import { LocalBlobStore } from '../storage/local-blob-store.js';
 import { S3BlobStore } from '../storage/s3-blob-store.js';
@@ -65,6 +67,7 @@ export interface Services {
   media: MediaService;
   mediaDetails: MediaDetailsService;
   exports: ExportService;
+  tags: TagsService;
 }
 
 export interface Container {
@@ -195,6 +198,7 @@ export async function createContainer(config: Config, options: ContainerOptions 
   );
   const media = new MediaService(exploreRepo, blobs, access);
   const mediaDetails = new MediaDetailsService(new MediaDetailsRepository(db), access);
+  const tags = new TagsService(new TagsRepository(db), access, clock);
 
   let jobsStarted = false;
   return {
@@ -202,7 +206,7 @@ export async function createContainer(config: Config, options: ContainerOptions 
     db,
     blobs,
     queue,
-    services: { access, auth, datasets, ingestion, addMedia, operator, sharing, tasks, processing, explore, media, mediaDetails, exports },
+    services: { access, auth, datasets, ingestion, addMedia, operator, sharing, tasks, processing, explore, media, mediaDetails, exports, tags },
     startJobs() {
       if (jobsStarted) return;
       jobsStarted = true;

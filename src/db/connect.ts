@@ -8,14 +8,16 @@ import * as indexing from './migrations/0002-indexing.js';
 import * as uploadAnchors from './migrations/0003-upload-anchors.js';
 import * as mediaImports from './migrations/0004-media-imports.js';
 import * as cascadeIndexes from './migrations/0005-cascade-indexes.js';
+import * as userTags from './migrations/0006-user-tags.js';
 import type { Database } from './schema.js';
 
-const MIGRATIONS: Record<string, Migration> = {
+export const MIGRATIONS: Record<string, Migration> = {
   '0001-initial': initial,
   '0002-indexing': indexing,
   '0003-upload-anchors': uploadAnchors,
   '0004-media-imports': mediaImports,
   '0005-cascade-indexes': cascadeIndexes,
+  '0006-user-tags': userTags,
 };
 
 class InlineMigrationProvider implements MigrationProvider {

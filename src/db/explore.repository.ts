@@ -1,5 +1,6 @@
 import { sql, type Kysely, type RawBuilder, type Selectable, type SqlBool } from 'kysely';
 import type { Database, IssueType, MediaTable, MediaType } from './schema.js';
+import { tagsOfMedia } from './tags.repository.js';
 
 /** Which media an explore request may show; every condition is ANDed. */
 export interface MediaFilter {
@@ -11,11 +12,13 @@ export interface MediaFilter {
   minUniqueness: number[];
   /** Case-insensitive substrings of the file name or original path, each required. */
   textContains: string[];
-  /** A condition no media can meet yet (labels, tags, captions before they exist). */
+  /** User tag names: the media carries at least one name of each list (any of a list; lists ANDed). */
+  tagNames: string[][];
+  /** A condition no media can meet yet (labels, captions before they exist). */
   matchNothing: boolean;
 }
 
-export const NO_FILTER: MediaFilter = { mediaTypes: ['image', 'video_frame'], issues: [], duplicateThresholds: [], minUniqueness: [], textContains: [], matchNothing: false };
+export const NO_FILTER: MediaFilter = { mediaTypes: ['image', 'video_frame'], issues: [], duplicateThresholds: [], minUniqueness: [], textContains: [], tagNames: [], matchNothing: false };
 
 /** How explore orders a level's clusters. */
 export type ClusterOrder = 'size' | 'uniqueness';
@@ -54,7 +57,8 @@ export class ExploreRepository {
       filter.issues.length === 0 &&
       filter.duplicateThresholds.length === 0 &&
       filter.minUniqueness.length === 0 &&
-      filter.textContains.length === 0
+      filter.textContains.length === 0 &&
+      filter.tagNames.length === 0
     );
   }
 
@@ -287,6 +291,17 @@ export class ExploreRepository {
     return row && { modelId: row.model_id, vector: toFloat32(row.vector) };
   }
 
+  /** The distinct, sorted names of the user tags on any of the media. */
+  async tagNamesOf(datasetId: string, mediaIds: string[]): Promise<Map<string, string[]>> {
+    const out = new Map<string, string[]>();
+    for (const row of await tagsOfMedia(this.db, datasetId, mediaIds)) {
+      const list = out.get(row.media_id);
+      if (list) list.push(row.name);
+      else out.set(row.media_id, [row.name]);
+    }
+    return out;
+  }
+
   async deleteExpiredUploadAnchors(now: string): Promise<void> {
     await this.db.deleteFrom('upload_anchors').where('expires_at', '<=', now).execute();
   }
@@ -307,6 +322,10 @@ function filterSql(datasetId: string, filter: MediaFilter): RawBuilder<SqlBool> 
   }
   for (const threshold of filter.duplicateThresholds) {
     conditions.push(sql`m.id in (select d.media_id from media_issues d where d.dataset_id = ${datasetId} and d.issue_type = 'duplicates' and d.threshold = ${threshold})`);
+  }
+  for (const names of filter.tagNames) {
+    if (names.length === 0) return sql<SqlBool>`1 = 0`;
+    conditions.push(sql`m.id in (select mt.media_id from media_tags mt inner join tags tg on tg.id = mt.tag_id where tg.dataset_id = ${datasetId} and tg.name in (${sql.join(names)}))`);
   }
   for (const min of filter.minUniqueness) conditions.push(sql`m.uniqueness_score >= ${min}`);
   for (const text of filter.textContains) {

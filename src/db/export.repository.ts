@@ -1,5 +1,6 @@
 import type { Kysely, Selectable } from 'kysely';
 import type { Database, MediaIssuesTable, MediaTable } from './schema.js';
+import { tagsOfMedia, type MediaTagRow } from './tags.repository.js';
 
 export type ExportMediaRow = Pick<
   Selectable<MediaTable>,
@@ -57,6 +58,11 @@ export class ExportRepository {
       .orderBy('issue_type')
       .orderBy('threshold')
       .execute();
+  }
+
+  /** User tags of a page of media, by media then name. */
+  async tagsOf(datasetId: string, mediaIds: string[]): Promise<MediaTagRow[]> {
+    return tagsOfMedia(this.db, datasetId, mediaIds);
   }
 
   /** media id → cluster id at one granularity (0 = finest). */

@@ -218,6 +218,23 @@ export interface MediaImportsTable {
   created_at: string;
 }
 
+/** A user tag: a name an editor defines in a dataset (unique there) and puts on media. */
+export interface TagsTable {
+  id: string;
+  dataset_id: string;
+  name: string;
+  created_by: string;
+  created_at: string;
+}
+
+export interface MediaTagsTable {
+  dataset_id: string;
+  media_id: string;
+  tag_id: string;
+  created_by: string;
+  created_at: string;
+}
+
 export interface Database {
   users: UsersTable;
   api_keys: ApiKeysTable;
@@ -234,4 +251,6 @@ export interface Database {
   media_clusters: MediaClustersTable;
   upload_anchors: UploadAnchorsTable;
   media_imports: MediaImportsTable;
+  tags: TagsTable;
+  media_tags: MediaTagsTable;
 }

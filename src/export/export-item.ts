@@ -13,6 +13,7 @@ export interface IssueProperties {
 
 export type MetadataItem =
   | { type: 'issue'; properties: IssueProperties }
+  | { type: 'user_tag'; properties: { tag_name: string; tag_id: string } }
   | { type: 'video_info'; properties: { video_name: string | null; frame_timestamp: number | null } };
 
 /** One entry of `media_items` in metadata.json (Visual Layer's export layout, schema 1.1). */
@@ -65,6 +66,8 @@ export interface ItemContext {
   baseUrl: string;
   datasetId: string;
   issues: ExportIssueRow[];
+  /** The media's user tags, by name. */
+  tags?: { id: string; name: string }[];
   clusterId: string | null;
   videoName: string | null;
   includeImages: boolean;
@@ -80,6 +83,7 @@ export function toExportItem(media: ExportMediaRow, context: ItemContext): Expor
       duplicate_threshold: issue.issue_type === 'duplicates' ? issue.threshold : null,
     },
   }));
+  for (const tag of context.tags ?? []) metadataItems.push({ type: 'user_tag', properties: { tag_name: tag.name, tag_id: tag.id } });
   if (media.media_type === 'video_frame') {
     metadataItems.push({ type: 'video_info', properties: { video_name: context.videoName, frame_timestamp: media.frame_timestamp } });
   }
@@ -131,6 +135,8 @@ export interface ParquetRow {
   bright_confidence: number | null;
   /** JSON array of every issue's properties, as in metadata.json. */
   issues: string;
+  /** The media's user tag names, comma-joined by name (names hold no commas); null when none. */
+  user_tags: string | null;
 }
 
 export type ParquetColumnType = 'VARCHAR' | 'BIGINT' | 'INTEGER' | 'DOUBLE' | 'BOOLEAN';
@@ -163,11 +169,13 @@ export const PARQUET_COLUMNS: ReadonlyArray<readonly [keyof ParquetRow, ParquetC
   ['is_bright', 'BOOLEAN'],
   ['bright_confidence', 'DOUBLE'],
   ['issues', 'VARCHAR'],
+  ['user_tags', 'VARCHAR'],
 ];
 
 export function toParquetRow(item: ExportItem, media: ExportMediaRow, includeImages: boolean): ParquetRow {
   const issues = item.metadata_items.flatMap((m) => (m.type === 'issue' ? [m.properties] : []));
   const video = item.metadata_items.find((m) => m.type === 'video_info');
+  const tagNames = item.metadata_items.flatMap((m) => (m.type === 'user_tag' ? [m.properties.tag_name] : []));
   const duplicates = issues.filter((i) => i.issue_type === 'duplicates').sort((a, b) => (a.duplicate_threshold ?? 0) - (b.duplicate_threshold ?? 0));
   const loosest = duplicates[0];
   const confidenceOf = (type: string) => issues.find((i) => i.issue_type === type)?.confidence ?? null;
@@ -202,5 +210,6 @@ export function toParquetRow(item: ExportItem, media: ExportMediaRow, includeIma
     is_bright: confidenceOf('bright') !== null,
     bright_confidence: confidenceOf('bright'),
     issues: JSON.stringify(issues),
+    user_tags: tagNames.length > 0 ? tagNames.join(',') : null,
   };
 }

@@ -67,11 +67,18 @@ export async function writeExportZip(repo: ExportRepository, blobs: BlobStore, o
       seen += page.length;
       const selected = options.selection ? await select(repo, datasetId, page, options.selection, explicit!) : page;
       const ids = selected.map((m) => m.id);
-      const [issues, clusters, videoNames] = await Promise.all([
+      const [issues, clusters, videoNames, tags] = await Promise.all([
         repo.issuesOf(datasetId, ids),
         repo.clustersOf(datasetId, ids, 0),
         repo.fileNamesOf([...new Set(selected.flatMap((m) => (m.parent_media_id ? [m.parent_media_id] : [])))]),
+        repo.tagsOf(datasetId, ids),
       ]);
+      const tagsByMedia = new Map<string, typeof tags>();
+      for (const tag of tags) {
+        const list = tagsByMedia.get(tag.media_id) ?? [];
+        list.push(tag);
+        tagsByMedia.set(tag.media_id, list);
+      }
       const issuesByMedia = new Map<string, typeof issues>();
       for (const issue of issues) {
         const list = issuesByMedia.get(issue.media_id) ?? [];
@@ -85,6 +92,7 @@ export async function writeExportZip(repo: ExportRepository, blobs: BlobStore, o
           baseUrl: options.baseUrl,
           datasetId,
           issues: issuesByMedia.get(media.id) ?? [],
+          tags: (tagsByMedia.get(media.id) ?? []).map((t) => ({ id: t.tag_id, name: t.name })),
           clusterId: clusters.get(media.id) ?? null,
           videoName: media.parent_media_id ? (videoNames.get(media.parent_media_id) ?? null) : null,
           includeImages,

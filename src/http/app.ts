@@ -21,6 +21,7 @@ import { ingestionRoutes } from './routes/ingestion.js';
 import { addMediaRoutes } from './routes/add-media.js';
 import { sharingRoutes } from './routes/sharing.js';
 import { taskRoutes } from './routes/tasks.js';
+import { tagRoutes } from './routes/tags.js';
 
 export interface AppOptions {
   logger?: boolean | { level: string };
@@ -84,6 +85,7 @@ export async function buildApp(container: Container, options: AppOptions = {}): 
       await api.register(mediaRoutes, { media: services.media, explore: services.explore });
       await api.register(exportRoutes, { exports: services.exports, publicUrl: config.publicUrl });
       await api.register(mediaDetailsRoutes, { mediaDetails: services.mediaDetails, config });
+      await api.register(tagRoutes, { tags: services.tags });
     },
     { prefix: '/api/v1' },
   );

@@ -26,7 +26,11 @@ export interface ExploreQuery {
   anchorType?: AnchorType;
   vql?: string;
   labels?: string;
-  tags?: string;
+  /**
+   * User tag names: comma-separated, repeated, or a JSON array; media carrying ANY of them pass
+   * (ANDed with the VQL, whose `tags` terms work the same way).
+   */
+  tags?: string | string[];
   caption?: string;
 }
 
@@ -137,11 +141,21 @@ export class ExploreService {
       this.options.previewsPerCluster,
     );
     const byCluster = groupBy(previews, (p) => p.cluster_id);
-    const totalClusters = await this.repo.countClusters(datasetId, level, filter);
-    const clusters = page.map((c) => ({
-      ...clusterShell(c.clusterId, query.entityType, level, null, c.nImages, c.nVideos),
-      previews: (byCluster.get(c.clusterId) ?? []).map((m) => preview(datasetId, m, null, uris)),
-    }));
+    const [totalClusters, tagNames] = await Promise.all([
+      this.repo.countClusters(datasetId, level, filter),
+      this.repo.tagNamesOf(
+        datasetId,
+        previews.map((p) => p.id),
+      ),
+    ]);
+    const clusters = page.map((c) => {
+      const shown = byCluster.get(c.clusterId) ?? [];
+      return {
+        ...clusterShell(c.clusterId, query.entityType, level, null, c.nImages, c.nVideos),
+        user_tags: userTags(shown.map((m) => m.id), tagNames),
+        previews: shown.map((m) => preview(datasetId, m, null, uris)),
+      };
+    });
     return { clusters, metadata: { ...metadata, total_clusters: totalClusters, has_more: (query.pageNumber + 1) * CLUSTERS_PER_PAGE < totalClusters } };
   }
 
@@ -188,9 +202,11 @@ export class ExploreService {
   /** VQL and the explore parameters as one media filter; a malformed VQL is a 422 that says why. */
   private toFilter(query: ExploreQuery): MediaFilter {
     const types: Record<EntityType, MediaType[]> = { IMAGES: ['image', 'video_frame'], VIDEOS: ['video_frame'], OBJECTS: [] };
-    const filter: MediaFilter = { mediaTypes: types[query.entityType], issues: [], duplicateThresholds: [], minUniqueness: [], textContains: [], matchNothing: false };
-    // Labels, tags and captions do not exist yet: asking for any matches nothing.
-    if (nonEmptyList(query.labels) || nonEmptyList(query.tags) || (query.caption ?? '').trim() !== '') filter.matchNothing = true;
+    const filter: MediaFilter = { mediaTypes: types[query.entityType], issues: [], duplicateThresholds: [], minUniqueness: [], textContains: [], tagNames: [], matchNothing: false };
+    // Labels and captions do not exist yet: asking for any matches nothing.
+    if (nonEmptyList(query.labels) || (query.caption ?? '').trim() !== '') filter.matchNothing = true;
+    const tagNames = tagNameList(query.tags);
+    if (tagNames.length > 0) filter.tagNames.push(tagNames);
     let terms: VqlFilter[];
     try {
       terms = parseVql(query.vql);
@@ -208,8 +224,11 @@ export class ExploreService {
             { loc: ['query', 'vql'], msg: 'Semantic text search needs a text-capable (multimodal) embedding model, and none is configured', type: 'value_error' },
           ]);
         case 'labels':
-        case 'tags':
           filter.matchNothing = true;
+          break;
+        case 'tags':
+          // `{"tags":{"op":"is","value":[...]}}`: media carrying any of the names.
+          filter.tagNames.push(term.values.map((v) => v.trim()).filter((v) => v !== ''));
           break;
         case 'issue':
           if (term.issue === 'mislabels') {
@@ -269,13 +288,23 @@ export class ExploreService {
     });
     const pageIds = order.slice(query.pageNumber * CLUSTERS_PER_PAGE, (query.pageNumber + 1) * CLUSTERS_PER_PAGE);
     const shown = pageIds.flatMap((c) => members.get(c)!.slice(0, this.options.previewsPerCluster));
-    const media = await this.repo.previewMedia(shown.map((m) => m.id));
+    const [media, tagNames] = await Promise.all([
+      this.repo.previewMedia(shown.map((m) => m.id)),
+      this.repo.tagNamesOf(
+        dataset.id,
+        shown.map((m) => m.id),
+      ),
+    ]);
     return pageIds.map((clusterId) => {
       const list = members.get(clusterId)!;
       const all = list.map((m) => media.get(m.id)).filter((m): m is PreviewMedia => m !== undefined);
       const nImages = list.filter((m) => media.get(m.id)?.media_type === 'image').length;
       return {
         ...clusterShell(clusterId, query.entityType, query.threshold, list[0]!.distance, nImages, all.some((m) => m.media_type === 'video_frame') ? 1 : 0),
+        user_tags: userTags(
+          list.slice(0, this.options.previewsPerCluster).map((m) => m.id),
+          tagNames,
+        ),
         previews: list
           .slice(0, this.options.previewsPerCluster)
           .flatMap((m) => {
@@ -381,6 +410,28 @@ function embeddingModelOf(dataset: DatasetRow): string | null {
   } catch {
     return null;
   }
+}
+
+/** The distinct, sorted tag names carried by the previewed media of a cluster. */
+function userTags(mediaIds: string[], tagNames: Map<string, string[]>): string[] {
+  return [...new Set(mediaIds.flatMap((id) => tagNames.get(id) ?? []))].sort();
+}
+
+/** `a,b`, repeated parameters or a JSON array of names, trimmed, empty ones dropped. */
+function tagNameList(value: string | string[] | undefined): string[] {
+  const values = value === undefined ? [] : Array.isArray(value) ? value : [value];
+  return values.flatMap((v) => {
+    const text = v.trim();
+    if (text.startsWith('[')) {
+      try {
+        const parsed: unknown = JSON.parse(text);
+        if (Array.isArray(parsed)) return parsed.filter((p): p is string => typeof p === 'string').map((p) => p.trim()).filter((p) => p !== '');
+      } catch {
+        // Not JSON: a name list that starts with a bracket.
+      }
+    }
+    return text.split(',').map((p) => p.trim()).filter((p) => p !== '');
+  });
 }
 
 function nonEmptyList(value: string | undefined): boolean {

@@ -1,6 +1,6 @@
 import { sql, type Kysely } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { migrateToLatest, openPostgres } from '../../src/db/connect.js';
+import { MIGRATIONS, migrateToLatest, openPostgres } from '../../src/db/connect.js';
 import { DatasetsRepository, type DatasetRow } from '../../src/db/datasets.repository.js';
 import { ExploreRepository, NO_FILTER } from '../../src/db/explore.repository.js';
 import { IndexRepository } from '../../src/db/index.repository.js';
@@ -71,7 +71,8 @@ describe.skipIf(!reachable)('PostgreSQL', () => {
         await Promise.all(dbs.map((db) => migrateToLatest(db)));
         const db = dbs[0]!;
         const { rows } = await sql<{ name: string }>`select name from kysely_migration order by name`.execute(db);
-        expect(rows.map((r) => r.name)).toEqual(['0001-initial', '0002-indexing', '0003-upload-anchors', '0004-media-imports', '0005-cascade-indexes']);
+        expect(rows.map((r) => r.name)).toEqual(Object.keys(MIGRATIONS).sort());
+        expect(rows.length).toBeGreaterThanOrEqual(6);
         // Running it again is a no-op.
         await migrateToLatest(db);
       } finally {

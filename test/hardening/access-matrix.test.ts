@@ -82,6 +82,11 @@ async function share(w: World, datasetId: string): Promise<void> {
   }
 }
 
+/** A new tag in the shared dataset (created by the owner through the service), for the calls that act on one. */
+async function newTag(w: World): Promise<string> {
+  return (await t.container.services.tags.create(w.users.owner.user_id, w.datasetId, `tag-${crypto.randomUUID()}`)).id;
+}
+
 /**
  * Every `/api/v1` route (HEAD routes follow their GET), keyed as Fastify names it. A new route
  * without a row here fails 'every route of the app is in the matrix'.
@@ -158,7 +163,30 @@ const ROUTES: Record<string, Route> = {
     request: (w) => ({ method: 'GET', url: `/api/v1/dataset/${w.datasetId}/export_status?export_task_id=${w.exportId}` }),
   },
 
+  'GET /api/v1/dataset/:datasetId/tags': { needs: 'viewer', ok: 200, request: (w) => ({ method: 'GET', url: `/api/v1/dataset/${w.datasetId}/tags` }) },
+  'GET /api/v1/dataset/:datasetId/media/:mediaId/tags': { needs: 'viewer', ok: 200, request: (w) => ({ method: 'GET', url: `/api/v1/dataset/${w.datasetId}/media/${w.mediaId}/tags` }) },
+
   // Editors: each allowed call gets a dataset of its own in the state the call needs.
+  'POST /api/v1/dataset/:datasetId/tags': {
+    needs: 'editor',
+    ok: 201,
+    request: (w) => ({ method: 'POST', url: `/api/v1/dataset/${w.datasetId}/tags`, ...json({ name: `tag-${crypto.randomUUID()}` }) }),
+  },
+  'DELETE /api/v1/dataset/:datasetId/tags/:tagId': {
+    needs: 'editor',
+    ok: 200,
+    request: async (w) => ({ method: 'DELETE', url: `/api/v1/dataset/${w.datasetId}/tags/${await newTag(w)}` }),
+  },
+  'POST /api/v1/dataset/:datasetId/tags/:tagId/media': {
+    needs: 'editor',
+    ok: 200,
+    request: async (w) => ({ method: 'POST', url: `/api/v1/dataset/${w.datasetId}/tags/${await newTag(w)}/media`, ...json({ media_ids: [w.mediaId] }) }),
+  },
+  'DELETE /api/v1/dataset/:datasetId/tags/:tagId/media': {
+    needs: 'editor',
+    ok: 200,
+    request: async (w) => ({ method: 'DELETE', url: `/api/v1/dataset/${w.datasetId}/tags/${await newTag(w)}/media`, ...json({ media_ids: [w.mediaId] }) }),
+  },
   'GET /api/v1/ingestion/:datasetId/data_files': {
     needs: 'editor',
     ok: 200,

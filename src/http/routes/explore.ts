@@ -60,7 +60,11 @@ export const exploreRoutes: FastifyPluginAsyncTypebox<{ explore: ExploreService;
           anchor_type: Type.Optional(Type.Union([Type.Literal('MEDIA'), Type.Literal('UPLOAD')])),
           vql: Type.Optional(Type.String()),
           labels: Type.Optional(Type.String()),
-          tags: Type.Optional(Type.String()),
+          tags: Type.Optional(
+            Type.Array(Type.String(), {
+              description: 'User tag names (comma-separated or repeated): media carrying ANY of them; ANDed with `vql`, whose `{"tags":{"op":"is","value":[...]}}` selects the same way',
+            }),
+          ),
           caption: Type.Optional(Type.String()),
         }),
         response: { 200: Type.Object({ clusters: Type.Array(Cluster), metadata: Type.Object({}, { additionalProperties: true }) }) },
