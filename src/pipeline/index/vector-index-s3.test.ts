@@ -5,26 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { S3RVER_ACCESS_KEY_ID, startTestS3, type TestS3 } from '../../../test/helpers/s3.js';
 import { S3BlobStore } from '../../storage/s3-blob-store.js';
 import { VectorIndex, type VectorIndexMode } from './vector-index.js';
-
-function randomUnitRows(n: number, d: number, seed: number): Float32Array {
-  let s = seed >>> 0;
-  const next = () => {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    return s / 4294967296 - 0.5;
-  };
-  const out = new Float32Array(n * d);
-  for (let i = 0; i < n; i++) {
-    let norm = 0;
-    for (let j = 0; j < d; j++) {
-      const x = next();
-      out[i * d + j] = x;
-      norm += x * x;
-    }
-    const inv = 1 / Math.sqrt(norm);
-    for (let j = 0; j < d; j++) out[i * d + j]! *= inv;
-  }
-  return out;
-}
+import { randomUnitRows } from '../../../test/fixtures/vectors.js';
 
 describe('VectorIndex saved to and loaded from S3', () => {
   let s3: TestS3;

@@ -4,26 +4,7 @@ import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { LocalBlobStore } from '../../storage/local-blob-store.js';
 import { exactNeighbors, NO_NEIGHBOR, VectorIndex } from './vector-index.js';
-
-function randomUnitRows(n: number, d: number, seed: number): Float32Array {
-  let s = seed >>> 0;
-  const next = () => {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    return s / 4294967296 - 0.5;
-  };
-  const out = new Float32Array(n * d);
-  for (let i = 0; i < n; i++) {
-    let norm = 0;
-    for (let j = 0; j < d; j++) {
-      const x = next();
-      out[i * d + j] = x;
-      norm += x * x;
-    }
-    const inv = 1 / Math.sqrt(norm);
-    for (let j = 0; j < d; j++) out[i * d + j]! *= inv;
-  }
-  return out;
-}
+import { randomUnitRows } from '../../../test/fixtures/vectors.js';
 
 function bruteForceKnn(v: Float32Array, d: number, k: number): number[][] {
   const n = v.length / d;

@@ -3,6 +3,7 @@
  * non-UTF-8 names are possible), with symlinks, deflated bombs and duplicate names. Pure node:zlib.
  */
 import { deflateRawSync, gzipSync } from 'node:zlib';
+import { crc32 } from '../../fixtures/archives.js';
 
 export interface RawEntry {
   /** The stored name, byte for byte. */
@@ -91,17 +92,4 @@ export function rawTar(entries: RawEntry[]): Buffer {
 
 export function rawTarGz(entries: RawEntry[]): Buffer {
   return gzipSync(rawTar(entries));
-}
-
-let table: Uint32Array | undefined;
-
-function crc32(bytes: Buffer): number {
-  table ??= Uint32Array.from({ length: 256 }, (_, n) => {
-    let c = n;
-    for (let bit = 0; bit < 8; bit++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-    return c >>> 0;
-  });
-  let crc = 0xffffffff;
-  for (const byte of bytes) crc = table[(crc ^ byte) & 0xff]! ^ (crc >>> 8);
-  return (crc ^ 0xffffffff) >>> 0;
 }
