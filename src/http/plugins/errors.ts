@@ -1,3 +1,4 @@
+import type { IncomingMessage } from 'node:http';
 import type { FastifyError, FastifyInstance } from 'fastify';
 import { AppError, InsufficientStorageError, RequestValidationError, TooManyRequestsError, type ValidationIssue } from '../../domain/errors.js';
 
@@ -29,10 +30,12 @@ export function registerErrorHandling(app: FastifyInstance): void {
     void reply.code(404).send({ detail: 'Not Found' });
   });
 
-  app.setErrorHandler((error: FastifyError, request, reply) => {
-    // Refused before its body was read to the end (a full disk, a file over the limit): close the
-    // connection after answering, or a keep-alive client reuses a socket still holding unread body.
-    if (!request.raw.complete) void reply.header('connection', 'close');
+  app.setErrorHandler(async (error: FastifyError, request, reply) => {
+    // Refused before its body was read to the end (a full disk, a file over the limit): read the rest
+    // (bounded) so the client, still sending, gets this answer rather than a broken pipe; past the
+    // bound, close the connection after answering, or a keep-alive client would reuse a socket still
+    // holding unread body.
+    if (!(await drainRequestBody(request.raw))) void reply.header('connection', 'close');
     if (error instanceof TooManyRequestsError) void reply.header('retry-after', String(error.retryAfterSeconds));
     if (error instanceof AppError) return reply.code(error.statusCode).send({ detail: error.detail });
     if (error instanceof RequestValidationError) return reply.code(422).send({ detail: error.issues });
@@ -62,6 +65,41 @@ export function registerErrorHandling(app: FastifyInstance): void {
     if (status < 500) return reply.code(status).send({ detail: error.message });
     request.log.error({ err: error, reqId: request.id }, 'request failed');
     return reply.code(500).send({ detail: `Internal server error (request id ${request.id})` });
+  });
+}
+
+const DRAIN_MAX_BYTES = 64 * 1024 * 1024;
+const DRAIN_MAX_MS = 10_000;
+
+/** Discards what is left of a request body; true once it ended within the bounds. */
+function drainRequestBody(raw: IncomingMessage): Promise<boolean> {
+  if (raw.complete || raw.readableEnded) return Promise.resolve(true);
+  if (raw.destroyed) return Promise.resolve(false);
+  return new Promise((resolve) => {
+    let seen = 0;
+    const finish = (drained: boolean) => {
+      clearTimeout(timer);
+      raw.off('data', onData);
+      raw.off('end', onEnd);
+      raw.off('error', onFail);
+      raw.off('close', onClose);
+      if (!drained) raw.pause();
+      resolve(drained);
+    };
+    const onData = (chunk: Buffer) => {
+      seen += chunk.length;
+      if (seen > DRAIN_MAX_BYTES) finish(false);
+    };
+    const onEnd = () => finish(true);
+    const onFail = () => finish(false);
+    const onClose = () => finish(raw.complete);
+    const timer = setTimeout(() => finish(false), DRAIN_MAX_MS);
+    raw.on('data', onData);
+    raw.once('end', onEnd);
+    raw.once('error', onFail);
+    raw.once('close', onClose);
+    raw.unpipe();
+    raw.resume();
   });
 }
 
