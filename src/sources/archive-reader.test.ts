@@ -9,7 +9,7 @@ import { deflateRawSync, gzipSync } from 'node:zlib';
 import { create as createTar } from 'tar';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import yazl from 'yazl';
-import { makeTar, makeZip } from '../../test/fixtures/archives.js';
+import { crc32, makeTar, makeZip } from '../../test/fixtures/archives.js';
 import {
   archiveFormatOf,
   CorruptArchiveError,
@@ -155,18 +155,6 @@ function rawZip(entries: RawZipEntry[]): Buffer {
   end.writeUInt32LE(centralDirectory.length, 12);
   end.writeUInt32LE(offset, 16);
   return Buffer.concat([...locals, centralDirectory, end]);
-}
-
-const crcTable = Uint32Array.from({ length: 256 }, (_, n) => {
-  let c = n;
-  for (let bit = 0; bit < 8; bit++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-  return c >>> 0;
-});
-
-function crc32(bytes: Buffer): number {
-  let crc = 0xffffffff;
-  for (const byte of bytes) crc = crcTable[(crc ^ byte) & 0xff]! ^ (crc >>> 8);
-  return (crc ^ 0xffffffff) >>> 0;
 }
 
 /** One ustar entry: header block, data, padding. `type` is the typeflag ('0' file, '1' hard link, '2' symlink, '3' char device, '5' directory, '6' FIFO). */
