@@ -8,13 +8,13 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeImage } from '../fixtures/media.js';
 import { ApiClient, type DatasetBody } from '../e2e/api-client.js';
 import { runCli, startServerProcess, startWorkerProcess, type ServerProcess } from '../e2e/server-process.js';
 import { makeTempDir } from '../helpers/harness.js';
 import { provisionScaleOut, type ScaleOutEngines } from '../helpers/scale-out.js';
+import { expectEachMediaOnce, uploadAndProcess, waitForDataset } from './scale-flows.js';
 
 const IMAGES = 160;
 const REDIS_SERVER = process.env.VIZDEX_TEST_REDIS_SERVER || 'redis-server';
@@ -110,29 +110,10 @@ describe('scale-out: Redis restarted mid-run', () => {
     expect(user.code, user.stderr).toBe(0);
     client = new ApiClient(api.url, JSON.parse(user.stdout.trim()) as { api_key: string; api_secret: string });
 
-    const names: string[] = [];
-    const datasetId = (await client.get<{ dataset_id: string }>('/ingestion/new_dataset?dataset_name=restart')).body.dataset_id;
-    const transId = (await client.get<{ trans_id: string }>(`/ingestion/${datasetId}/data_files`)).body.trans_id;
-    for (let first = 0; first < IMAGES; first += 40) {
-      const form = new FormData();
-      for (let i = first; i < first + 40; i++) {
-        const name = `photo_${String(i).padStart(4, '0')}.jpg`;
-        names.push(name);
-        form.append('files', new Blob([await makeImage({ width: 1024, height: 768, seed: 9000 + i })]), name);
-      }
-      expect((await client.post(`/ingestion/${datasetId}/data_files/${transId}`, form)).status).toBe(202);
-    }
-    expect((await client.post(`/ingestion/${datasetId}/process_files/${transId}`)).status).toBe(202);
-
-    const poll = async (done: (d: DatasetBody) => boolean, timeoutMs: number) => {
-      const deadline = Date.now() + timeoutMs;
-      for (;;) {
-        const dataset = (await client.get<DatasetBody>(`/dataset/${datasetId}`)).body;
-        if (done(dataset)) return dataset;
-        if (Date.now() > deadline) throw new Error(`stuck: ${JSON.stringify(dataset)}`);
-        await new Promise((resolve) => setTimeout(resolve, 250));
-      }
-    };
+    const images = [];
+    for (let i = 0; i < IMAGES; i++) images.push({ name: `photo_${String(i).padStart(4, '0')}.jpg`, data: await makeImage({ width: 1024, height: 768, seed: 9000 + i }) });
+    const datasetId = await uploadAndProcess(client, 'restart', images, 40);
+    const poll = (done: (d: DatasetBody) => boolean, timeoutMs: number) => waitForDataset(client, datasetId, done, timeoutMs);
     await poll((d) => d.progress >= 10 || d.status_new !== 'INDEXING', 120_000);
     expect((await client.get<DatasetBody>(`/dataset/${datasetId}`)).body.status_new).toBe('INDEXING');
 
@@ -142,14 +123,6 @@ describe('scale-out: Redis restarted mid-run', () => {
 
     const ready = await poll((d) => d.status_new === 'READY' || d.status_new === 'ERROR', 240_000);
     expect(ready).toMatchObject({ status_new: 'READY', n_images: IMAGES, n_failed_files: 0 });
-    const db = new pg.Client({ connectionString: engines.env.VIZDEX_DATABASE_URL });
-    await db.connect();
-    try {
-      const rows = await db.query<{ file_name: string; n: string }>("select file_name, count(*) as n from media where dataset_id = $1 and status = 'READY' group by file_name", [datasetId]);
-      expect(rows.rows.filter((r) => Number(r.n) !== 1)).toEqual([]);
-      expect(rows.rows.map((r) => r.file_name).sort()).toEqual(names.sort());
-    } finally {
-      await db.end();
-    }
+    await expectEachMediaOnce(engines.env.VIZDEX_DATABASE_URL!, datasetId, images.map((i) => i.name));
   });
 });

@@ -9,13 +9,13 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { Redis } from 'ioredis';
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeImage } from '../fixtures/media.js';
 import { ApiClient, type DatasetBody, type TaskBody } from '../e2e/api-client.js';
 import { runCli, startServerProcess, startWorkerProcess, type ServerProcess } from '../e2e/server-process.js';
 import { makeTempDir } from '../helpers/harness.js';
 import { provisionScaleOut, testRedisUrl, type ScaleOutEngines } from '../helpers/scale-out.js';
+import { expectEachMediaOnce, uploadAndProcess as uploadAndProcessImages, waitForDataset } from './scale-flows.js';
 
 const IMAGES = 240;
 const PER_REQUEST = 60;
@@ -61,46 +61,9 @@ describe('scale-out: workers killed, Redis dropped, jobs failing', () => {
     fs.rmSync(root, { recursive: true, force: true });
   });
 
-  async function uploadAndProcess(name: string): Promise<string> {
-    const datasetId = (await client.get<{ dataset_id: string }>(`/ingestion/new_dataset?dataset_name=${name}`)).body.dataset_id;
-    const transId = (await client.get<{ trans_id: string }>(`/ingestion/${datasetId}/data_files`)).body.trans_id;
-    for (let i = 0; i < images.length; i += PER_REQUEST) {
-      const form = new FormData();
-      for (const image of images.slice(i, i + PER_REQUEST)) form.append('files', new Blob([image.data]), image.name);
-      expect((await client.post(`/ingestion/${datasetId}/data_files/${transId}`, form)).status).toBe(202);
-    }
-    expect((await client.post(`/ingestion/${datasetId}/process_files/${transId}`)).status).toBe(202);
-    return datasetId;
-  }
-
-  async function waitFor(datasetId: string, done: (d: DatasetBody) => boolean, timeoutMs = 240_000): Promise<DatasetBody> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const dataset = (await client.get<DatasetBody>(`/dataset/${datasetId}`)).body;
-      if (done(dataset)) return dataset;
-      if (Date.now() > deadline) throw new Error(`dataset ${datasetId} stuck: ${JSON.stringify(dataset)}`);
-      await new Promise((resolve) => setTimeout(resolve, 250));
-    }
-  }
-
-  /** Every uploaded image is one READY media row with one vector: none lost, none twice. */
-  async function expectExactlyOnce(datasetId: string): Promise<void> {
-    const db = new pg.Client({ connectionString: engines.env.VIZDEX_DATABASE_URL });
-    await db.connect();
-    try {
-      const media = await db.query<{ file_name: string; status: string; n: string }>(
-        'select file_name, status, count(*) as n from media where dataset_id = $1 group by file_name, status',
-        [datasetId],
-      );
-      expect(media.rows.filter((r) => r.status !== 'READY')).toEqual([]);
-      expect(media.rows.filter((r) => Number(r.n) !== 1)).toEqual([]);
-      expect(media.rows.map((r) => r.file_name).sort()).toEqual(images.map((i) => i.name).sort());
-      const vectors = await db.query<{ n: string }>('select count(*) as n from embeddings where dataset_id = $1', [datasetId]);
-      expect(Number(vectors.rows[0]!.n)).toBe(IMAGES);
-    } finally {
-      await db.end();
-    }
-  }
+  const uploadAndProcess = (name: string) => uploadAndProcessImages(client, name, images, PER_REQUEST);
+  const waitFor = (datasetId: string, done: (d: DatasetBody) => boolean, timeoutMs = 240_000) => waitForDataset(client, datasetId, done, timeoutMs);
+  const expectExactlyOnce = (datasetId: string) => expectEachMediaOnce(engines.env.VIZDEX_DATABASE_URL!, datasetId, images.map((i) => i.name));
 
   it('a worker killed with SIGKILL mid-ingestion: the other takes its batches over; exact counts, READY', async () => {
     const first = await worker(path.join(root, 'w1'));
