@@ -9,6 +9,7 @@ import * as uploadAnchors from './migrations/0003-upload-anchors.js';
 import * as mediaImports from './migrations/0004-media-imports.js';
 import * as cascadeIndexes from './migrations/0005-cascade-indexes.js';
 import * as userTags from './migrations/0006-user-tags.js';
+import * as annotations from './migrations/0007-annotations.js';
 import type { Database } from './schema.js';
 
 export const MIGRATIONS: Record<string, Migration> = {
@@ -18,6 +19,7 @@ export const MIGRATIONS: Record<string, Migration> = {
   '0004-media-imports': mediaImports,
   '0005-cascade-indexes': cascadeIndexes,
   '0006-user-tags': userTags,
+  '0007-annotations': annotations,
 };
 
 class InlineMigrationProvider implements MigrationProvider {

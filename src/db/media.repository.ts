@@ -173,7 +173,7 @@ export class MediaRepository {
       .where('dataset_id', '=', datasetId)
       .groupBy(['status', 'media_type'])
       .execute();
-    const counts: MediaCounts = { pending: 0, ready: 0, failed: 0, readyByType: { image: 0, video: 0, video_frame: 0 } };
+    const counts: MediaCounts = { pending: 0, ready: 0, failed: 0, readyByType: { image: 0, video: 0, video_frame: 0, object: 0 } };
     for (const row of rows) {
       const n = Number(row.n);
       if (row.status === 'PENDING') counts.pending += n;

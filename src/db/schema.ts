@@ -69,7 +69,8 @@ export interface UploadTransactionsTable {
   processed_at: string | null;
 }
 
-export type MediaType = 'image' | 'video' | 'video_frame';
+/** `object`: a box cut from its parent image (`parent_media_id`), an entity of its own (entity type OBJECTS). */
+export type MediaType = 'image' | 'video' | 'video_frame' | 'object';
 /** PENDING: stored, not yet decoded. READY: decoded and recorded. FAILED: could not be decoded (see `error`). */
 export type MediaStatus = 'PENDING' | 'READY' | 'FAILED';
 
@@ -109,7 +110,18 @@ export interface MediaTable {
   import_id: string | null;
   /** Where to copy the bytes from; set until a worker has fetched them into the store. */
   fetch_from: string | null;
+  /** Free text describing the media, set through the API or an annotation import. */
+  caption: string | null;
+  /** An object's box in its parent image (top-left corner, width, height). */
+  bbox_x: number | null;
+  bbox_y: number | null;
+  bbox_w: number | null;
+  bbox_h: number | null;
+  /** `px`: pixels of the original image; `relative`: fractions of its size (until the object is processed). */
+  bbox_units: BoundingBoxUnits | null;
 }
+
+export type BoundingBoxUnits = 'px' | 'relative';
 
 export interface EmbeddingsTable {
   media_id: string;
@@ -235,6 +247,52 @@ export interface MediaTagsTable {
   created_at: string;
 }
 
+/** Who said a label is right: the user, a model, or Visual Layer's own tagging (SPEC's label sources). */
+export type LabelSource = 'User' | 'Model' | 'Visual Layer';
+
+/** A label on a media item: an image label, or (on an `object` media) the object's class. */
+export interface MediaLabelsTable {
+  id: string;
+  dataset_id: string;
+  media_id: string;
+  label: string;
+  source: LabelSource;
+  confidence: number | null;
+  /** The annotation import that brought it (null when set otherwise). */
+  import_id: string | null;
+  created_at: string;
+}
+
+export type AnnotationFormat = 'coco' | 'yolo' | 'csv' | 'parquet';
+/** PENDING: stored with an add_media, applied once its media are listed. */
+export type AnnotationImportStatus = 'PENDING' | 'COMPLETED' | 'FAILED';
+
+/** One annotation file applied to a dataset, with what it added and the rows it could not use. */
+export interface AnnotationImportsTable {
+  id: string;
+  dataset_id: string;
+  /** The MEDIA_ADDITION task that carries it, when given with add_media. */
+  task_id: string | null;
+  created_by: string;
+  file_name: string;
+  format: AnnotationFormat;
+  source: LabelSource;
+  status: AnnotationImportStatus;
+  /** The stored file while PENDING. */
+  blob_key: string | null;
+  n_rows: number;
+  n_image_labels: number;
+  n_objects: number;
+  n_captions: number;
+  n_unmatched: number;
+  n_invalid: number;
+  /** JSON array of {location, file_name, reason}: the first rows that were not used, and why. */
+  problems: string;
+  error: string | null;
+  created_at: string;
+  finished_at: string | null;
+}
+
 export interface Database {
   users: UsersTable;
   api_keys: ApiKeysTable;
@@ -253,4 +311,6 @@ export interface Database {
   media_imports: MediaImportsTable;
   tags: TagsTable;
   media_tags: MediaTagsTable;
+  media_labels: MediaLabelsTable;
+  annotation_imports: AnnotationImportsTable;
 }

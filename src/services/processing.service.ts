@@ -324,6 +324,7 @@ function countColumns(counts: MediaCounts) {
     n_images: counts.readyByType.image,
     n_videos: counts.readyByType.video,
     n_video_frames: counts.readyByType.video_frame,
+    n_objects: counts.readyByType.object,
     n_failed: counts.failed,
   };
 }
