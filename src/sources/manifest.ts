@@ -198,11 +198,17 @@ async function* readCsvRecords(file: string, maxLineBytes: number): AsyncIterabl
 /**
  * Assembles one CSV record from one or more lines. Lenient where writers commonly stray from
  * RFC 4180: a quote inside an unquoted cell, or text after a closing quote, is kept as is.
+ * Also reads CSV annotation files (src/annotations/parse-table.ts).
  */
-class CsvRecordBuilder {
+export class CsvRecordBuilder {
   private cells: string[] = [];
   private cell = '';
   private inQuotes = false;
+
+  /** Whether a quoted cell is open, waiting for its next line. */
+  get pending(): boolean {
+    return this.inQuotes;
+  }
 
   /** The completed record's cells, or null when a quoted cell goes on to the next line. */
   addLine(line: string): string[] | null {
