@@ -10,6 +10,7 @@ import * as mediaImports from './migrations/0004-media-imports.js';
 import * as cascadeIndexes from './migrations/0005-cascade-indexes.js';
 import * as userTags from './migrations/0006-user-tags.js';
 import * as annotations from './migrations/0007-annotations.js';
+import * as searchText from './migrations/0008-search-text.js';
 import type { Database } from './schema.js';
 
 export const MIGRATIONS: Record<string, Migration> = {
@@ -20,6 +21,7 @@ export const MIGRATIONS: Record<string, Migration> = {
   '0005-cascade-indexes': cascadeIndexes,
   '0006-user-tags': userTags,
   '0007-annotations': annotations,
+  '0008-search-text': searchText,
 };
 
 class InlineMigrationProvider implements MigrationProvider {

@@ -293,6 +293,16 @@ export interface AnnotationImportsTable {
   finished_at: string | null;
 }
 
+/**
+ * A media's full-text search document: its tokens, normalised (src/db/search-text.repository.ts).
+ * SQLite indexes `body` in the FTS5 table `media_search_fts`; PostgreSQL in a generated tsvector.
+ */
+export interface MediaSearchTable {
+  media_id: string;
+  dataset_id: string;
+  body: string;
+}
+
 export interface Database {
   users: UsersTable;
   api_keys: ApiKeysTable;
@@ -313,4 +323,5 @@ export interface Database {
   media_tags: MediaTagsTable;
   media_labels: MediaLabelsTable;
   annotation_imports: AnnotationImportsTable;
+  media_search: MediaSearchTable;
 }

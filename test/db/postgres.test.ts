@@ -166,7 +166,7 @@ describe.skipIf(!reachable)('PostgreSQL', () => {
       const row = await db.selectFrom('media').select('file_size').where('id', '=', 'v1').executeTakeFirstOrThrow();
       expect(row.file_size).toBe(5_000_000_000);
       expect(await new IndexRepository(db).countVectors('vectors')).toBe(2);
-      expect(await media.counts('vectors')).toEqual({ pending: 0, ready: 2, failed: 0, readyByType: { image: 2, video: 0, video_frame: 0 } });
+      expect(await media.counts('vectors')).toEqual({ pending: 0, ready: 2, failed: 0, readyByType: { image: 2, video: 0, video_frame: 0, object: 0 } });
     });
 
     it('upload anchors round-trip their vector', async () => {
@@ -220,12 +220,13 @@ describe.skipIf(!reachable)('PostgreSQL', () => {
       expect(row).toEqual({ uniqueness_score: 1 / 3, nn_similarity: 0.9712345678901234 });
     });
 
-    it('text filters match literally: % and _ in the search text are not wildcards', async () => {
+    it('text filters match words: % and _ in the search text are not wildcards', async () => {
       await newDataset('like');
       const names = ['50%_off.jpg', '50xxoff.jpg', 'UPPER.JPG'];
       await new MediaRepository(db).insertMany(names.map((name, i) => ({ ...mediaRow('like', `l${i}`, name), status: 'READY' as const })));
       const explore = new ExploreRepository(db);
       const ids = ['l0', 'l1', 'l2'];
+      await explore.prepareFilter('like', { ...NO_FILTER, textContains: ['upper'] });
       expect(await explore.filterIds('like', ids, { ...NO_FILTER, textContains: ['50%_off'] })).toEqual(new Set(['l0']));
       expect(await explore.filterIds('like', ids, { ...NO_FILTER, textContains: ['upper'] })).toEqual(new Set(['l2']));
     });
