@@ -184,13 +184,13 @@ program
 
 program
   .command('export')
-  .description('export a READY dataset to a zip (metadata.json or metadata.parquet, images/ with --include-images)')
+  .description('export a READY dataset to a zip (metadata.json, metadata.parquet or COCO annotations.json; images/ with --include-images)')
   .requiredOption('-d, --dataset <id>', 'dataset id')
-  .addOption(new Option('--format <format>', 'metadata format').choices(['json', 'parquet']).default('json'))
+  .addOption(new Option('--format <format>', 'metadata format (coco: labelled images only)').choices(['json', 'parquet', 'coco']).default('json'))
   .option('--include-images', 'put every image under images/ in the zip')
   .requiredOption('-o, --output <file>', 'the zip file to write')
   .addOption(dataDirOption())
-  .action(async (options: { dataset: string; format: 'json' | 'parquet'; includeImages?: boolean; output: string; dataDir?: string }) => {
+  .action(async (options: { dataset: string; format: 'json' | 'parquet' | 'coco'; includeImages?: boolean; output: string; dataDir?: string }) => {
     const config = loadConfig({ dataDir: options.dataDir });
     const container = await createContainer(config);
     try {

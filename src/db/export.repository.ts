@@ -1,5 +1,5 @@
 import type { Kysely, Selectable } from 'kysely';
-import type { Database, MediaIssuesTable, MediaTable } from './schema.js';
+import type { Database, LabelSource, MediaIssuesTable, MediaLabelsTable, MediaTable } from './schema.js';
 import { tagsOfMedia, type MediaTagRow } from './tags.repository.js';
 
 export type ExportMediaRow = Pick<
@@ -15,9 +15,22 @@ export type ExportMediaRow = Pick<
   | 'uniqueness_score'
   | 'parent_media_id'
   | 'frame_timestamp'
+  | 'caption'
 >;
 
 export type ExportIssueRow = Pick<Selectable<MediaIssuesTable>, 'media_id' | 'issue_type' | 'confidence' | 'group_id' | 'threshold'>;
+
+export type ExportLabelRow = Pick<Selectable<MediaLabelsTable>, 'media_id' | 'label' | 'source' | 'confidence'>;
+
+/** An object cut from an exported media item, with its class (null when the object has no label row). */
+export type ExportObjectRow = Pick<Selectable<MediaTable>, 'id' | 'parent_media_id' | 'bbox_x' | 'bbox_y' | 'bbox_w' | 'bbox_h' | 'bbox_units'> & {
+  label: string | null;
+  source: LabelSource | null;
+  confidence: number | null;
+};
+
+/** Bind parameters are capped (SQLite, PostgreSQL): id lists go in chunks of this many. */
+const ID_CHUNK = 500;
 
 /** What an export reads: exportable media a page at a time, and what indexing recorded about them. */
 export class ExportRepository {
@@ -27,7 +40,20 @@ export class ExportRepository {
   async pageExportable(datasetId: string, afterId: string | null, limit: number): Promise<ExportMediaRow[]> {
     let query = this.db
       .selectFrom('media')
-      .select(['id', 'media_type', 'original_media_uri', 'file_name', 'blob_key', 'file_size', 'width', 'height', 'uniqueness_score', 'parent_media_id', 'frame_timestamp'])
+      .select([
+        'id',
+        'media_type',
+        'original_media_uri',
+        'file_name',
+        'blob_key',
+        'file_size',
+        'width',
+        'height',
+        'uniqueness_score',
+        'parent_media_id',
+        'frame_timestamp',
+        'caption',
+      ])
       .where('dataset_id', '=', datasetId)
       .where('status', '=', 'READY')
       .where('media_type', 'in', ['image', 'video_frame']);
@@ -63,6 +89,69 @@ export class ExportRepository {
   /** User tags of a page of media, by media then name. */
   async tagsOf(datasetId: string, mediaIds: string[]): Promise<MediaTagRow[]> {
     return tagsOfMedia(this.db, datasetId, mediaIds);
+  }
+
+  /** Labels on a page of media (image labels), by media, label, source. */
+  async labelsOf(datasetId: string, mediaIds: string[]): Promise<ExportLabelRow[]> {
+    const out: ExportLabelRow[] = [];
+    for (let i = 0; i < mediaIds.length; i += ID_CHUNK) {
+      const rows = await this.db
+        .selectFrom('media_labels')
+        .select(['media_id', 'label', 'source', 'confidence'])
+        .where('dataset_id', '=', datasetId)
+        .where('media_id', 'in', mediaIds.slice(i, i + ID_CHUNK))
+        .orderBy('media_id')
+        .orderBy('label')
+        .orderBy('source')
+        .execute();
+      out.push(...rows);
+    }
+    return out;
+  }
+
+  /**
+   * The objects cut from a page of media (any but FAILED ones: a PENDING object's box is still the
+   * annotation it came with), one row per object and label, by parent then object id.
+   */
+  async objectsOf(datasetId: string, parentIds: string[]): Promise<ExportObjectRow[]> {
+    const out: ExportObjectRow[] = [];
+    for (let i = 0; i < parentIds.length; i += ID_CHUNK) {
+      const rows = await this.db
+        .selectFrom('media as o')
+        .leftJoin('media_labels as l', 'l.media_id', 'o.id')
+        .select(['o.id', 'o.parent_media_id', 'o.bbox_x', 'o.bbox_y', 'o.bbox_w', 'o.bbox_h', 'o.bbox_units', 'l.label', 'l.source', 'l.confidence'])
+        .where('o.dataset_id', '=', datasetId)
+        .where('o.media_type', '=', 'object')
+        .where('o.status', '!=', 'FAILED')
+        .where('o.parent_media_id', 'in', parentIds.slice(i, i + ID_CHUNK))
+        .orderBy('o.parent_media_id')
+        .orderBy('o.id')
+        .orderBy('l.label')
+        .orderBy('l.source')
+        .execute();
+      out.push(...rows);
+    }
+    return out;
+  }
+
+  /** Issues (a `mislabels` flag above all) of the objects cut from a page of media. */
+  async objectIssuesOf(datasetId: string, parentIds: string[]): Promise<ExportIssueRow[]> {
+    const out: ExportIssueRow[] = [];
+    for (let i = 0; i < parentIds.length; i += ID_CHUNK) {
+      const rows = await this.db
+        .selectFrom('media_issues as i')
+        .innerJoin('media as o', 'o.id', 'i.media_id')
+        .select(['i.media_id', 'i.issue_type', 'i.confidence', 'i.group_id', 'i.threshold'])
+        .where('i.dataset_id', '=', datasetId)
+        .where('o.media_type', '=', 'object')
+        .where('o.parent_media_id', 'in', parentIds.slice(i, i + ID_CHUNK))
+        .orderBy('i.media_id')
+        .orderBy('i.issue_type')
+        .orderBy('i.threshold')
+        .execute();
+      out.push(...rows);
+    }
+    return out;
   }
 
   /** media id → cluster id at one granularity (0 = finest). */

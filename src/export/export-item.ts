@@ -1,8 +1,10 @@
-import type { ExportIssueRow, ExportMediaRow } from '../db/export.repository.js';
+import type { ExportIssueRow, ExportLabelRow, ExportMediaRow, ExportObjectRow } from '../db/export.repository.js';
+import type { LabelSource } from '../db/schema.js';
 
 export const EXPORT_SCHEMA_VERSION = '1.1';
 
-export type ExportFormat = 'json' | 'parquet';
+/** `coco`: annotations.json in COCO "instances" layout, of the media that carry a label or an object. */
+export type ExportFormat = 'json' | 'parquet' | 'coco';
 
 export interface IssueProperties {
   issue_type: string;
@@ -11,8 +13,35 @@ export interface IssueProperties {
   duplicate_threshold: number | null;
 }
 
+/** An image label: a class of the whole media item. */
+export interface ImageLabelProperties {
+  category_name: string;
+  source: LabelSource;
+  /** Only when the label has one (a model's score). */
+  confidence?: number;
+}
+
+/** An object cut from the media item: its class and its box, `[x, y, width, height]` from the top-left corner. */
+export interface ObjectLabelProperties {
+  /** null only for an object stored without a class. */
+  category_name: string | null;
+  /** In pixels of the original image. */
+  bbox: [number, number, number, number];
+  /** Present (`relative`) only when the box is still in fractions of the image size because that size is unknown. */
+  bbox_units?: 'relative';
+  source: LabelSource | null;
+  confidence?: number;
+  /** The object's own media id (explore it with `entity_type=OBJECTS`). */
+  object_id: string;
+  /** The object's own issues (a `mislabels` flag above all); absent when it has none. */
+  issues?: IssueProperties[];
+}
+
 export type MetadataItem =
   | { type: 'issue'; properties: IssueProperties }
+  | { type: 'image_label'; properties: ImageLabelProperties }
+  | { type: 'object_label'; properties: ObjectLabelProperties }
+  | { type: 'caption'; properties: { caption: string } }
   | { type: 'user_tag'; properties: { tag_name: string; tag_id: string } }
   | { type: 'video_info'; properties: { video_name: string | null; frame_timestamp: number | null } };
 
@@ -68,21 +97,70 @@ export interface ItemContext {
   issues: ExportIssueRow[];
   /** The media's user tags, by name. */
   tags?: { id: string; name: string }[];
+  /** The media's image labels. */
+  labels?: ExportLabelRow[];
+  /** The objects cut from the media, one row per object and class. */
+  objects?: ExportObjectRow[];
+  /** Issues of those objects, by object id. */
+  objectIssues?: Map<string, ExportIssueRow[]>;
   clusterId: string | null;
   videoName: string | null;
   includeImages: boolean;
 }
 
+function issueProperties(issue: ExportIssueRow): IssueProperties {
+  return {
+    issue_type: issue.issue_type,
+    confidence: issue.confidence,
+    duplicate_group_id: issue.issue_type === 'duplicates' ? issue.group_id : null,
+    duplicate_threshold: issue.issue_type === 'duplicates' ? issue.threshold : null,
+  };
+}
+
+/** Six decimals: enough for any pixel box, and `0.1 * 640` comes out as 64. */
+const round6 = (value: number) => Math.round(value * 1e6) / 1e6;
+
+/**
+ * An object's box in pixels of its parent image. A box still `relative` (fractions, as YOLO gives
+ * them, before processing converts it) is scaled by the parent's size; when that size is unknown
+ * the fractions are kept and marked `relative`.
+ */
+export function objectBox(
+  object: Pick<ExportObjectRow, 'bbox_x' | 'bbox_y' | 'bbox_w' | 'bbox_h' | 'bbox_units'>,
+  parent: { width: number | null; height: number | null },
+): { bbox: [number, number, number, number]; units: 'px' | 'relative' } {
+  const box: [number, number, number, number] = [object.bbox_x ?? 0, object.bbox_y ?? 0, object.bbox_w ?? 0, object.bbox_h ?? 0];
+  if (object.bbox_units !== 'relative') return { bbox: box, units: 'px' };
+  if (parent.width === null || parent.height === null) return { bbox: box, units: 'relative' };
+  const [x, y, w, h] = box;
+  return { bbox: [round6(x * parent.width), round6(y * parent.height), round6(w * parent.width), round6(h * parent.height)], units: 'px' };
+}
+
 export function toExportItem(media: ExportMediaRow, context: ItemContext): ExportItem {
-  const metadataItems: MetadataItem[] = context.issues.map((issue) => ({
-    type: 'issue',
-    properties: {
-      issue_type: issue.issue_type,
-      confidence: issue.confidence,
-      duplicate_group_id: issue.issue_type === 'duplicates' ? issue.group_id : null,
-      duplicate_threshold: issue.issue_type === 'duplicates' ? issue.threshold : null,
-    },
-  }));
+  const metadataItems: MetadataItem[] = context.issues.map((issue) => ({ type: 'issue', properties: issueProperties(issue) }));
+  for (const label of context.labels ?? []) {
+    metadataItems.push({
+      type: 'image_label',
+      properties: { category_name: label.label, source: label.source, ...(label.confidence !== null ? { confidence: label.confidence } : {}) },
+    });
+  }
+  for (const object of context.objects ?? []) {
+    const { bbox, units } = objectBox(object, media);
+    const issues = context.objectIssues?.get(object.id) ?? [];
+    metadataItems.push({
+      type: 'object_label',
+      properties: {
+        category_name: object.label,
+        bbox,
+        ...(units === 'relative' ? { bbox_units: 'relative' as const } : {}),
+        source: object.source,
+        ...(object.confidence !== null ? { confidence: object.confidence } : {}),
+        object_id: object.id,
+        ...(issues.length > 0 ? { issues: issues.map(issueProperties) } : {}),
+      },
+    });
+  }
+  if (media.caption !== null && media.caption !== '') metadataItems.push({ type: 'caption', properties: { caption: media.caption } });
   for (const tag of context.tags ?? []) metadataItems.push({ type: 'user_tag', properties: { tag_name: tag.name, tag_id: tag.id } });
   if (media.media_type === 'video_frame') {
     metadataItems.push({ type: 'video_info', properties: { video_name: context.videoName, frame_timestamp: media.frame_timestamp } });
@@ -137,9 +215,25 @@ export interface ParquetRow {
   issues: string;
   /** The media's user tag names, comma-joined by name (names hold no commas); null when none. */
   user_tags: string | null;
+  caption: string | null;
+  /** The media's image label names (each once, sorted); empty when none. */
+  image_labels: string[];
+  /** The objects cut from the media: class, pixel box `[x, y, w, h]`, source, confidence, object id. */
+  object_labels: ParquetObjectLabel[];
 }
 
-export type ParquetColumnType = 'VARCHAR' | 'BIGINT' | 'INTEGER' | 'DOUBLE' | 'BOOLEAN';
+export interface ParquetObjectLabel {
+  category_name: string | null;
+  bbox: number[];
+  /** `px`, or `relative` when the parent's size was unknown (see `objectBox`). */
+  bbox_units: 'px' | 'relative';
+  source: string | null;
+  confidence: number | null;
+  object_id: string;
+}
+
+/** `VARCHAR[]`: a list of strings; `OBJECT_LABELS`: a list of ParquetObjectLabel structs. */
+export type ParquetColumnType = 'VARCHAR' | 'BIGINT' | 'INTEGER' | 'DOUBLE' | 'BOOLEAN' | 'VARCHAR[]' | 'OBJECT_LABELS';
 
 export const PARQUET_COLUMNS: ReadonlyArray<readonly [keyof ParquetRow, ParquetColumnType]> = [
   ['media_id', 'VARCHAR'],
@@ -170,6 +264,9 @@ export const PARQUET_COLUMNS: ReadonlyArray<readonly [keyof ParquetRow, ParquetC
   ['bright_confidence', 'DOUBLE'],
   ['issues', 'VARCHAR'],
   ['user_tags', 'VARCHAR'],
+  ['caption', 'VARCHAR'],
+  ['image_labels', 'VARCHAR[]'],
+  ['object_labels', 'OBJECT_LABELS'],
 ];
 
 export function toParquetRow(item: ExportItem, media: ExportMediaRow, includeImages: boolean): ParquetRow {
@@ -211,5 +308,21 @@ export function toParquetRow(item: ExportItem, media: ExportMediaRow, includeIma
     bright_confidence: confidenceOf('bright'),
     issues: JSON.stringify(issues),
     user_tags: tagNames.length > 0 ? tagNames.join(',') : null,
+    caption: item.metadata_items.flatMap((m) => (m.type === 'caption' ? [m.properties.caption] : []))[0] ?? null,
+    image_labels: [...new Set(item.metadata_items.flatMap((m) => (m.type === 'image_label' ? [m.properties.category_name] : [])))].sort(),
+    object_labels: item.metadata_items.flatMap((m) =>
+      m.type === 'object_label'
+        ? [
+            {
+              category_name: m.properties.category_name,
+              bbox: m.properties.bbox,
+              bbox_units: m.properties.bbox_units ?? 'px',
+              source: m.properties.source,
+              confidence: m.properties.confidence ?? null,
+              object_id: m.properties.object_id,
+            },
+          ]
+        : [],
+    ),
   };
 }

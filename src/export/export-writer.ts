@@ -8,6 +8,7 @@ import type { ExportMediaRow, ExportRepository } from '../db/export.repository.j
 import type { BlobStore } from '../storage/blob-store.js';
 import { EXPORT_SCHEMA_VERSION, imageFilename, toExportItem, toParquetRow, type ExportFormat, type ExportInfo } from './export-item.js';
 import { ParquetMetadataWriter } from './parquet-writer.js';
+import { CocoAnnotationsWriter } from './coco-writer.js';
 
 /** Media read (and images queued into the zip) per step: memory holds one page, never the dataset. */
 const PAGE = 500;
@@ -36,7 +37,8 @@ export interface WriteExportOptions {
 
 /**
  * Streams an export into a zip file: `images/` (when asked) as media pages go by, then
- * `metadata.json` (assembled from a scratch file of items) or `metadata.parquet`.
+ * `metadata.json` (assembled from a scratch file of items), `metadata.parquet`, or (format `coco`)
+ * `annotations.json` of the labelled media only.
  */
 export async function writeExportZip(repo: ExportRepository, blobs: BlobStore, options: WriteExportOptions): Promise<{ total: number }> {
   const { datasetId, includeImages } = options;
@@ -53,6 +55,7 @@ export async function writeExportZip(repo: ExportRepository, blobs: BlobStore, o
   const itemsErrors = new Promise<never>((_, reject) => items?.on('error', reject));
   itemsErrors.catch(() => undefined);
   const parquet = options.format === 'parquet' ? await ParquetMetadataWriter.open(options.workDir) : null;
+  const coco = options.format === 'coco' ? new CocoAnnotationsWriter(options.workDir) : null;
   const scanned = await repo.countExportable(datasetId);
   const explicit = options.selection ? new Set(options.selection.mediaIds) : null;
 
@@ -67,24 +70,20 @@ export async function writeExportZip(repo: ExportRepository, blobs: BlobStore, o
       seen += page.length;
       const selected = options.selection ? await select(repo, datasetId, page, options.selection, explicit!) : page;
       const ids = selected.map((m) => m.id);
-      const [issues, clusters, videoNames, tags] = await Promise.all([
+      const [issues, clusters, videoNames, tags, labels, objects, objectIssues] = await Promise.all([
         repo.issuesOf(datasetId, ids),
         repo.clustersOf(datasetId, ids, 0),
         repo.fileNamesOf([...new Set(selected.flatMap((m) => (m.parent_media_id ? [m.parent_media_id] : [])))]),
         repo.tagsOf(datasetId, ids),
+        repo.labelsOf(datasetId, ids),
+        repo.objectsOf(datasetId, ids),
+        repo.objectIssuesOf(datasetId, ids),
       ]);
-      const tagsByMedia = new Map<string, typeof tags>();
-      for (const tag of tags) {
-        const list = tagsByMedia.get(tag.media_id) ?? [];
-        list.push(tag);
-        tagsByMedia.set(tag.media_id, list);
-      }
-      const issuesByMedia = new Map<string, typeof issues>();
-      for (const issue of issues) {
-        const list = issuesByMedia.get(issue.media_id) ?? [];
-        list.push(issue);
-        issuesByMedia.set(issue.media_id, list);
-      }
+      const tagsByMedia = groupBy(tags, (t) => t.media_id);
+      const issuesByMedia = groupBy(issues, (i) => i.media_id);
+      const labelsByMedia = groupBy(labels, (l) => l.media_id);
+      const objectsByMedia = groupBy(objects, (o) => o.parent_media_id ?? '');
+      const issuesByObject = groupBy(objectIssues, (i) => i.media_id);
 
       let lastImage: Promise<void> = Promise.resolve();
       for (const media of selected) {
@@ -93,10 +92,16 @@ export async function writeExportZip(repo: ExportRepository, blobs: BlobStore, o
           datasetId,
           issues: issuesByMedia.get(media.id) ?? [],
           tags: (tagsByMedia.get(media.id) ?? []).map((t) => ({ id: t.tag_id, name: t.name })),
+          labels: labelsByMedia.get(media.id) ?? [],
+          objects: objectsByMedia.get(media.id) ?? [],
+          objectIssues: issuesByObject,
           clusterId: clusters.get(media.id) ?? null,
           videoName: media.parent_media_id ? (videoNames.get(media.parent_media_id) ?? null) : null,
           includeImages,
         });
+        // COCO holds only labelled media (an image label or an object), images/ included.
+        if (coco && !CocoAnnotationsWriter.isLabelled(item)) continue;
+        await coco?.add(item, media, includeImages);
         if (items && !items.write(`${total === 0 ? '' : ','}\n${JSON.stringify(item)}`)) await Promise.race([once(items, 'drain'), itemsErrors]);
         parquet?.append(toParquetRow(item, media, includeImages));
         if (includeImages) lastImage = addBlob(zip, blobs, media.blob_key, `images/${imageFilename(media)}`);
@@ -108,10 +113,10 @@ export async function writeExportZip(repo: ExportRepository, blobs: BlobStore, o
       await options.onProgress?.(seen, scanned);
     }
 
+    const info: ExportInfo = { schema_version: EXPORT_SCHEMA_VERSION, ...options.info, export_time: options.exportTime, total_media_items: total };
     if (items) {
       items.end();
       await Promise.race([once(items, 'finish'), itemsErrors]);
-      const info: ExportInfo = { schema_version: EXPORT_SCHEMA_VERSION, ...options.info, export_time: options.exportTime, total_media_items: total };
       const metadata = Readable.from(
         (async function* () {
           yield Buffer.from(`{"info":${JSON.stringify(info)},"media_items":[`);
@@ -120,6 +125,10 @@ export async function writeExportZip(repo: ExportRepository, blobs: BlobStore, o
         })(),
       );
       zip.addReadStreamLazy('metadata.json', (cb) => cb(null, metadata));
+    }
+    if (coco) {
+      const annotations = await coco.finish(info);
+      zip.addReadStreamLazy('annotations.json', (cb) => cb(null, annotations));
     }
     if (parquet) {
       const parquetPath = path.join(options.workDir, 'metadata.parquet');
@@ -131,6 +140,7 @@ export async function writeExportZip(repo: ExportRepository, blobs: BlobStore, o
     return { total };
   } catch (error) {
     items?.destroy();
+    coco?.destroy();
     try {
       parquet?.close();
     } catch {
@@ -139,6 +149,16 @@ export async function writeExportZip(repo: ExportRepository, blobs: BlobStore, o
     (zip.outputStream as unknown as Readable).destroy();
     throw error;
   }
+}
+
+function groupBy<T>(rows: T[], key: (row: T) => string): Map<string, T[]> {
+  const groups = new Map<string, T[]>();
+  for (const row of rows) {
+    const list = groups.get(key(row));
+    if (list) list.push(row);
+    else groups.set(key(row), [row]);
+  }
+  return groups;
 }
 
 /** Adds a blob as a stored (not re-compressed) entry, opened only when the zip reaches it. */

@@ -1,6 +1,16 @@
 import path from 'node:path';
-import { DuckDBInstance, type DuckDBAppender, type DuckDBConnection } from '@duckdb/node-api';
-import { PARQUET_COLUMNS, type ParquetRow } from './export-item.js';
+import { DOUBLE, DuckDBInstance, LIST, listValue, STRUCT, structValue, VARCHAR, type DuckDBAppender, type DuckDBConnection } from '@duckdb/node-api';
+import { PARQUET_COLUMNS, type ParquetColumnType, type ParquetObjectLabel, type ParquetRow } from './export-item.js';
+
+/** `object_labels`: a list of structs, which pandas reads as lists of dicts and DuckDB can UNNEST. */
+const OBJECT_LABEL_FIELDS = { category_name: VARCHAR, bbox: LIST(DOUBLE), bbox_units: VARCHAR, source: VARCHAR, confidence: DOUBLE, object_id: VARCHAR };
+const OBJECT_LABELS_TYPE = LIST(STRUCT(OBJECT_LABEL_FIELDS));
+const STRING_LIST_TYPE = LIST(VARCHAR);
+
+function sqlType(type: ParquetColumnType): string {
+  if (type === 'OBJECT_LABELS') return OBJECT_LABELS_TYPE.toString();
+  return type;
+}
 
 /**
  * Writes metadata.parquet with DuckDB (the one file that imports it). Rows are appended into an
@@ -17,7 +27,7 @@ export class ParquetMetadataWriter {
   static async open(workDir: string): Promise<ParquetMetadataWriter> {
     const instance = await DuckDBInstance.create(path.join(workDir, 'metadata.duckdb'), { threads: '2', memory_limit: '256MB' });
     const connection = await instance.connect();
-    await connection.run(`CREATE TABLE media_items (${PARQUET_COLUMNS.map(([name, type]) => `"${name}" ${type}`).join(', ')})`);
+    await connection.run(`CREATE TABLE media_items (${PARQUET_COLUMNS.map(([name, type]) => `"${name}" ${sqlType(type)}`).join(', ')})`);
     const appender = await connection.createAppender('media_items');
     return new ParquetMetadataWriter(instance, connection, appender);
   }
@@ -44,6 +54,15 @@ export class ParquetMetadataWriter {
           break;
         case 'BOOLEAN':
           this.appender.appendBoolean(Boolean(value));
+          break;
+        case 'VARCHAR[]':
+          this.appender.appendList(value as string[], STRING_LIST_TYPE);
+          break;
+        case 'OBJECT_LABELS':
+          this.appender.appendList(
+            (value as ParquetObjectLabel[]).map((o) => structValue({ ...o, bbox: listValue(o.bbox) })),
+            OBJECT_LABELS_TYPE,
+          );
           break;
       }
     }

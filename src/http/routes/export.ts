@@ -7,7 +7,11 @@ import { DatasetIdParams, Nullable } from './schemas.js';
 
 const tags = ['export'];
 
-const ExportFormat = Type.Union([Type.Literal('json'), Type.Literal('parquet')], { description: 'json or parquet' });
+const ExportFormat = Type.Union([Type.Literal('json'), Type.Literal('parquet'), Type.Literal('coco')], {
+  description:
+    'json (metadata.json) or parquet (metadata.parquet), every media item with its issues, labels, objects, tags and caption; ' +
+    'coco: annotations.json in COCO instances layout, of the media that carry an image label or an object',
+});
 const ExportIdResponse = Type.Object({ id: Type.String({ description: 'The export task id; poll export_status with it' }) });
 
 const MediaSelectionItem = Type.Object({
