@@ -1,5 +1,8 @@
 import { sql, type Kysely, type RawBuilder, type Selectable, type SqlBool } from 'kysely';
+import { dialectOf, type DialectName } from './dialect.js';
 import type { Database, IssueType, MediaTable, MediaType } from './schema.js';
+import { ftsCondition, SearchTextRepository } from './search-text.repository.js';
+import { labelCounts } from './annotations.repository.js';
 import { tagsOfMedia } from './tags.repository.js';
 
 /** Which media an explore request may show; every condition is ANDed. */
@@ -10,20 +13,34 @@ export interface MediaFilter {
   /** Belongs to a near-duplicate group at each of these (computed) thresholds. */
   duplicateThresholds: number[];
   minUniqueness: number[];
-  /** Case-insensitive substrings of the file name or original path, each required. */
+  /**
+   * Full-text searches (VQL `text` `fts`) over file name, path, caption and labels, each required:
+   * every word must begin a word of the media's text (src/db/search-text.repository.ts). Call
+   * `prepareFilter` before querying with them.
+   */
   textContains: string[];
   /** User tag names: the media carries at least one name of each list (any of a list; lists ANDed). */
   tagNames: string[][];
-  /** A condition no media can meet yet (labels, captions before they exist). */
+  /**
+   * Label names: the media carries at least one name of each list (lists ANDed); an image also
+   * matches through the labels of the objects cut from it.
+   */
+  labelNames: string[][];
+  /** Case-insensitive substrings of the caption, each required. */
+  captionContains: string[];
+  /** A condition no media can meet (an empty list of names). */
   matchNothing: boolean;
 }
 
-export const NO_FILTER: MediaFilter = { mediaTypes: ['image', 'video_frame'], issues: [], duplicateThresholds: [], minUniqueness: [], textContains: [], tagNames: [], matchNothing: false };
+export const NO_FILTER: MediaFilter = { mediaTypes: ['image', 'video_frame'], issues: [], duplicateThresholds: [], minUniqueness: [], textContains: [], tagNames: [], labelNames: [], captionContains: [], matchNothing: false };
 
 /** How explore orders a level's clusters. */
 export type ClusterOrder = 'size' | 'uniqueness';
 
-export type PreviewMedia = Pick<Selectable<MediaTable>, 'id' | 'media_type' | 'file_name' | 'original_media_uri' | 'width' | 'height'>;
+/** An object's preview also carries its parent image and its box (pixels of the parent). */
+export type PreviewMedia = Pick<Selectable<MediaTable>, 'id' | 'media_type' | 'file_name' | 'original_media_uri' | 'width' | 'height' | 'parent_media_id' | 'bbox_x' | 'bbox_y' | 'bbox_w' | 'bbox_h' | 'caption'>;
+
+const PREVIEW_COLUMNS = ['id', 'media_type', 'file_name', 'original_media_uri', 'width', 'height', 'parent_media_id', 'bbox_x', 'bbox_y', 'bbox_w', 'bbox_h', 'caption'] as const;
 
 export interface ClusterPageRow {
   clusterId: string;
@@ -32,6 +49,7 @@ export interface ClusterPageRow {
   nImages: number;
   nVideoFrames: number;
   nVideos: number;
+  nObjects: number;
   representativeMediaId: string;
 }
 
@@ -52,14 +70,21 @@ export class ExploreRepository {
     const types = new Set(filter.mediaTypes);
     return (
       !filter.matchNothing &&
-      types.has('image') &&
-      types.has('video_frame') &&
+      // Every member of an entity's clusters: images and frames (IMAGES), or objects (OBJECTS).
+      ((types.has('image') && types.has('video_frame') && !types.has('object')) || (types.size === 1 && types.has('object'))) &&
       filter.issues.length === 0 &&
       filter.duplicateThresholds.length === 0 &&
       filter.minUniqueness.length === 0 &&
       filter.textContains.length === 0 &&
-      filter.tagNames.length === 0
+      filter.tagNames.length === 0 &&
+      filter.labelNames.length === 0 &&
+      filter.captionContains.length === 0
     );
+  }
+
+  /** Makes the filter's full-text searches see every READY media (builds missing search documents). */
+  async prepareFilter(datasetId: string, filter: MediaFilter): Promise<void> {
+    if (filter.textContains.length > 0 && !filter.matchNothing) await new SearchTextRepository(this.db).ensureDocuments(datasetId);
   }
 
   /** A page of the level's clusters, largest (after filtering) first, or (`uniqueness`) the one with the most unique member first. */
@@ -67,13 +92,16 @@ export class ExploreRepository {
     if (filter.matchNothing || filter.mediaTypes.length === 0) return [];
     let page: { cluster_id: string; size: number; representative_media_id: string }[];
     if (ExploreRepository.isTrivial(filter) && order === 'size') {
+      // Images and objects are clustered apart: a cluster is of the entity its representative is.
       page = await this.db
         .selectFrom('clusters')
-        .select(['cluster_id', 'size', 'representative_media_id'])
-        .where('dataset_id', '=', datasetId)
-        .where('level', '=', level)
-        .orderBy('size', 'desc')
-        .orderBy('cluster_id')
+        .innerJoin('media as r', 'r.id', 'clusters.representative_media_id')
+        .select(['clusters.cluster_id', 'clusters.size', 'clusters.representative_media_id'])
+        .where('clusters.dataset_id', '=', datasetId)
+        .where('clusters.level', '=', level)
+        .where('r.media_type', 'in', filter.mediaTypes)
+        .orderBy('clusters.size', 'desc')
+        .orderBy('clusters.cluster_id')
         .limit(limit)
         .offset(offset)
         .execute();
@@ -86,7 +114,7 @@ export class ExploreRepository {
         .select((eb) => eb.fn.countAll<number>().as('size'))
         .where('mc.dataset_id', '=', datasetId)
         .where('mc.level', '=', level)
-        .where(filterSql(datasetId, filter))
+        .where(filterSql(datasetId, filter, dialectOf(this.db)))
         .groupBy(['mc.cluster_id', 'c.representative_media_id'])
         .$if(order === 'uniqueness', (q) => q.orderBy(sql`max(coalesce(m.uniqueness_score, 0))`, 'desc'))
         .orderBy('size', 'desc')
@@ -102,7 +130,8 @@ export class ExploreRepository {
       .select('mc.cluster_id')
       .select(sql<number>`sum(case when m.media_type = 'image' then 1 else 0 end)`.as('n_images'))
       .select(sql<number>`sum(case when m.media_type = 'video_frame' then 1 else 0 end)`.as('n_frames'))
-      .select(sql<number>`count(distinct m.parent_media_id)`.as('n_videos'))
+      .select(sql<number>`sum(case when m.media_type = 'object' then 1 else 0 end)`.as('n_objects'))
+      .select(sql<number>`count(distinct case when m.media_type = 'video_frame' then m.parent_media_id end)`.as('n_videos'))
       .where('mc.dataset_id', '=', datasetId)
       .where('mc.level', '=', level)
       .where(
@@ -110,7 +139,7 @@ export class ExploreRepository {
         'in',
         page.map((p) => p.cluster_id),
       )
-      .where(filterSql(datasetId, filter))
+      .where(filterSql(datasetId, filter, dialectOf(this.db)))
       .groupBy('mc.cluster_id')
       .execute();
     const byCluster = new Map(counts.map((c) => [c.cluster_id, c]));
@@ -122,6 +151,7 @@ export class ExploreRepository {
         nImages: Number(c?.n_images ?? 0),
         nVideoFrames: Number(c?.n_frames ?? 0),
         nVideos: Number(c?.n_videos ?? 0),
+        nObjects: Number(c?.n_objects ?? 0),
         representativeMediaId: p.representative_media_id,
       };
     });
@@ -134,14 +164,14 @@ export class ExploreRepository {
       .selectFrom('media_clusters as mc')
       .innerJoin('media as m', 'm.id', 'mc.media_id')
       .innerJoin('clusters as c', (join) => join.onRef('c.dataset_id', '=', 'mc.dataset_id').onRef('c.level', '=', 'mc.level').onRef('c.cluster_id', '=', 'mc.cluster_id'))
-      .select(['mc.cluster_id', 'm.id', 'm.media_type', 'm.file_name', 'm.original_media_uri', 'm.width', 'm.height'])
+      .select(['mc.cluster_id', 'm.id', 'm.media_type', 'm.file_name', 'm.original_media_uri', 'm.width', 'm.height', 'm.parent_media_id', 'm.bbox_x', 'm.bbox_y', 'm.bbox_w', 'm.bbox_h', 'm.caption'])
       .select(
         sql<number>`row_number() over (partition by mc.cluster_id order by case when m.id = c.representative_media_id then 0 else 1 end, coalesce(m.uniqueness_score, 0) desc, m.id)`.as('rn'),
       )
       .where('mc.dataset_id', '=', datasetId)
       .where('mc.level', '=', level)
       .where('mc.cluster_id', 'in', clusterIds)
-      .where(filterSql(datasetId, filter));
+      .where(filterSql(datasetId, filter, dialectOf(this.db)));
     const rows = await this.db.selectFrom(ranked.as('r')).selectAll().where('rn', '<=', perCluster).orderBy('rn').execute();
     return rows.map(({ rn: _rn, ...row }) => row);
   }
@@ -150,7 +180,14 @@ export class ExploreRepository {
   async countClusters(datasetId: string, level: number, filter: MediaFilter = NO_FILTER): Promise<number> {
     if (filter.matchNothing) return 0;
     if (ExploreRepository.isTrivial(filter)) {
-      const row = await this.db.selectFrom('clusters').select((eb) => eb.fn.countAll<number>().as('n')).where('dataset_id', '=', datasetId).where('level', '=', level).executeTakeFirstOrThrow();
+      const row = await this.db
+        .selectFrom('clusters')
+        .innerJoin('media as r', 'r.id', 'clusters.representative_media_id')
+        .select((eb) => eb.fn.countAll<number>().as('n'))
+        .where('clusters.dataset_id', '=', datasetId)
+        .where('clusters.level', '=', level)
+        .where('r.media_type', 'in', filter.mediaTypes)
+        .executeTakeFirstOrThrow();
       return Number(row.n);
     }
     const row = await this.db
@@ -159,14 +196,21 @@ export class ExploreRepository {
       .select(sql<number>`count(distinct mc.cluster_id)`.as('n'))
       .where('mc.dataset_id', '=', datasetId)
       .where('mc.level', '=', level)
-      .where(filterSql(datasetId, filter))
+      .where(filterSql(datasetId, filter, dialectOf(this.db)))
       .executeTakeFirstOrThrow();
     return Number(row.n);
   }
 
   /** READY media of the dataset (images, videos and frames). */
   async countMedia(datasetId: string): Promise<number> {
-    const row = await this.db.selectFrom('media').select((eb) => eb.fn.countAll<number>().as('n')).where('dataset_id', '=', datasetId).where('status', '=', 'READY').executeTakeFirstOrThrow();
+    // Objects are entities of their own (n_objects), not media of the dataset.
+    const row = await this.db
+      .selectFrom('media')
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .where('dataset_id', '=', datasetId)
+      .where('status', '=', 'READY')
+      .where('media_type', '!=', 'object')
+      .executeTakeFirstOrThrow();
     return Number(row.n);
   }
 
@@ -180,7 +224,7 @@ export class ExploreRepository {
         .select('m.id')
         .where('m.dataset_id', '=', datasetId)
         .where('m.id', 'in', ids.slice(i, i + ID_CHUNK))
-        .where(filterSql(datasetId, filter))
+        .where(filterSql(datasetId, filter, dialectOf(this.db)))
         .execute();
       for (const row of rows) passing.add(row.id);
     }
@@ -192,7 +236,7 @@ export class ExploreRepository {
     for (let i = 0; i < ids.length; i += ID_CHUNK) {
       const rows = await this.db
         .selectFrom('media')
-        .select(['id', 'media_type', 'file_name', 'original_media_uri', 'width', 'height'])
+        .select(PREVIEW_COLUMNS)
         .where('id', 'in', ids.slice(i, i + ID_CHUNK))
         .execute();
       for (const row of rows) out.set(row.id, row);
@@ -291,6 +335,36 @@ export class ExploreRepository {
     return row && { modelId: row.model_id, vector: toFloat32(row.vector) };
   }
 
+  /** Label names with how many media (images, frames and objects) carry each, most used first. */
+  async labelCounts(datasetId: string): Promise<{ name: string; count: number }[]> {
+    return (await labelCounts(this.db, datasetId)).map((l) => ({ name: l.name, count: l.n_images + l.n_objects }));
+  }
+
+  /** The distinct, sorted label names of each media: its own, and (images) those of the objects cut from it. */
+  async labelNamesOf(datasetId: string, mediaIds: string[]): Promise<Map<string, string[]>> {
+    const out = new Map<string, Set<string>>();
+    const add = (mediaId: string, label: string) => {
+      const set = out.get(mediaId);
+      if (set) set.add(label);
+      else out.set(mediaId, new Set([label]));
+    };
+    for (let i = 0; i < mediaIds.length; i += ID_CHUNK) {
+      const ids = mediaIds.slice(i, i + ID_CHUNK);
+      const own = await this.db.selectFrom('media_labels').select(['media_id', 'label']).where('dataset_id', '=', datasetId).where('media_id', 'in', ids).execute();
+      for (const row of own) add(row.media_id, row.label);
+      const ofObjects = await this.db
+        .selectFrom('media as o')
+        .innerJoin('media_labels as l', 'l.media_id', 'o.id')
+        .select(['o.parent_media_id', 'l.label'])
+        .where('o.dataset_id', '=', datasetId)
+        .where('o.media_type', '=', 'object')
+        .where('o.parent_media_id', 'in', ids)
+        .execute();
+      for (const row of ofObjects) if (row.parent_media_id) add(row.parent_media_id, row.label);
+    }
+    return new Map([...out].map(([id, set]) => [id, [...set].sort()]));
+  }
+
   /** The distinct, sorted names of the user tags on any of the media. */
   async tagNamesOf(datasetId: string, mediaIds: string[]): Promise<Map<string, string[]>> {
     const out = new Map<string, string[]>();
@@ -311,7 +385,7 @@ export class ExploreRepository {
 // Issue filters are `m.id [not] in (…)` over the dataset's issues rather than a correlated EXISTS per
 // row: SQLite builds the (usually small) set once from the media_issues index instead of probing it
 // for every media of the level.
-function filterSql(datasetId: string, filter: MediaFilter): RawBuilder<SqlBool> {
+function filterSql(datasetId: string, filter: MediaFilter, dialect: DialectName): RawBuilder<SqlBool> {
   if (filter.matchNothing || filter.mediaTypes.length === 0) return sql<SqlBool>`1 = 0`;
   const conditions: RawBuilder<unknown>[] = [sql`m.status = 'READY'`, sql`m.media_type in (${sql.join(filter.mediaTypes)})`];
   for (const issue of filter.issues) {
@@ -327,14 +401,23 @@ function filterSql(datasetId: string, filter: MediaFilter): RawBuilder<SqlBool> 
     if (names.length === 0) return sql<SqlBool>`1 = 0`;
     conditions.push(sql`m.id in (select mt.media_id from media_tags mt inner join tags tg on tg.id = mt.tag_id where tg.dataset_id = ${datasetId} and tg.name in (${sql.join(names)}))`);
   }
-  for (const min of filter.minUniqueness) conditions.push(sql`m.uniqueness_score >= ${min}`);
-  for (const text of filter.textContains) {
-    const pattern = `%${text.toLowerCase().replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
-    conditions.push(sql`(lower(m.file_name) like ${pattern} escape '\\' or lower(m.original_media_uri) like ${pattern} escape '\\')`);
+  for (const names of filter.labelNames) {
+    if (names.length === 0) return sql<SqlBool>`1 = 0`;
+    const labelled = sql`(select l.media_id from media_labels l where l.dataset_id = ${datasetId} and l.label in (${sql.join(names)}))`;
+    const throughObjects = sql`(select o.parent_media_id from media o inner join media_labels ol on ol.media_id = o.id where o.dataset_id = ${datasetId} and o.media_type = 'object' and ol.label in (${sql.join(names)}))`;
+    conditions.push(sql`(m.id in ${labelled} or m.id in ${throughObjects})`);
   }
+  for (const text of filter.captionContains) conditions.push(sql`lower(m.caption) like ${likePattern(text)} escape '\\'`);
+  for (const min of filter.minUniqueness) conditions.push(sql`m.uniqueness_score >= ${min}`);
+  for (const text of filter.textContains) conditions.push(ftsCondition(dialect, datasetId, text));
   return sql<SqlBool>`(${sql.join(conditions, sql` and `)})`;
 }
 
 function toFloat32(bytes: Uint8Array): Float32Array {
   return new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength));
+}
+
+/** A LIKE pattern matching `text` anywhere, case-insensitively (compare with lower(column)). */
+function likePattern(text: string): string {
+  return `%${text.toLowerCase().replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
 }

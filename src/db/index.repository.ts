@@ -1,10 +1,20 @@
 import type { Kysely, Transaction } from 'kysely';
-import type { Database, IssueType } from './schema.js';
+import type { Database, IssueType, MediaType } from './schema.js';
+
+/**
+ * What the dataset-level index groups together: images (stills and video frames) and objects are
+ * analysed apart, so an object is never a duplicate of, an outlier among or clustered with images.
+ */
+export type IndexEntity = 'images' | 'objects';
+
+export const ENTITY_MEDIA_TYPES: Record<IndexEntity, MediaType[]> = { images: ['image', 'video_frame'], objects: ['object'] };
 
 /** Every indexed vector of a dataset, in media-id order, in one compact matrix. */
 export interface DatasetVectors {
   mediaIds: string[];
   sha256: string[];
+  /** Each item's label: its one distinct label in media_labels; null when it has none or several. */
+  labels: (string | null)[];
   modelIds: Set<string>;
   dimensions: number;
   /** mediaIds.length × dimensions, row-major. */
@@ -28,7 +38,7 @@ export interface ClusterRow {
 
 export interface DatasetAnalysisRows {
   perMedia: { mediaId: string; uniqueness: number; nnSimilarity: number }[];
-  /** Duplicates and outliers; replaces what the previous index run wrote. */
+  /** Duplicates, outliers and mislabels; replaces what the previous index run wrote. */
   issues: IssueRow[];
   clusters: ClusterRow[];
   memberships: { level: number; mediaId: string; clusterId: string }[];
@@ -36,8 +46,9 @@ export interface DatasetAnalysisRows {
 
 const PAGE = 5000;
 const INSERT_CHUNK = 500;
+const LABEL_CHUNK = 900;
 /** Issue types the dataset-level index computes (quality issues are per media, written at ingest). */
-const DATASET_LEVEL_ISSUES: IssueType[] = ['duplicates', 'outliers'];
+const DATASET_LEVEL_ISSUES: IssueType[] = ['duplicates', 'outliers', 'mislabels'];
 
 /** The dataset-level index: vectors in, groupings out. */
 export class IndexRepository {
@@ -54,12 +65,14 @@ export class IndexRepository {
 
   /**
    * Reads the vectors a page at a time straight into one preallocated matrix. `unclusteredOnly`:
-   * just the media no cluster holds yet (added since the last indexing).
+   * just the media no cluster holds yet (added since the last indexing). `entity`: images (stills
+   * and video frames, the default) or objects.
    */
-  async loadVectors(datasetId: string, options: { unclusteredOnly?: boolean } = {}): Promise<DatasetVectors> {
+  async loadVectors(datasetId: string, options: { unclusteredOnly?: boolean; entity?: IndexEntity } = {}): Promise<DatasetVectors> {
     const total = await this.countVectors(datasetId);
     const mediaIds: string[] = [];
     const sha256: string[] = [];
+    const labels: (string | null)[] = [];
     const modelIds = new Set<string>();
     let vectors = new Float32Array(0);
     let dimensions = 0;
@@ -70,7 +83,8 @@ export class IndexRepository {
         .innerJoin('media', 'media.id', 'embeddings.media_id')
         .select(['embeddings.media_id', 'embeddings.model_id', 'embeddings.vector', 'media.sha256'])
         .where('embeddings.dataset_id', '=', datasetId)
-        .where('media.status', '=', 'READY');
+        .where('media.status', '=', 'READY')
+        .where('media.media_type', 'in', ENTITY_MEDIA_TYPES[options.entity ?? 'images']);
       if (options.unclusteredOnly) {
         query = query.where(({ not, exists, selectFrom }) =>
           not(exists(selectFrom('media_clusters').select('media_clusters.media_id').whereRef('media_clusters.media_id', '=', 'embeddings.media_id').where('media_clusters.level', '=', 0))),
@@ -79,6 +93,7 @@ export class IndexRepository {
       if (afterId !== null) query = query.where('embeddings.media_id', '>', afterId);
       const rows = await query.orderBy('embeddings.media_id').limit(PAGE).execute();
       if (rows.length === 0) break;
+      const labelOf = await this.singleLabels(rows.map((r) => r.media_id));
       for (const row of rows) {
         const vector = new Float32Array(row.vector.buffer.slice(row.vector.byteOffset, row.vector.byteOffset + row.vector.byteLength));
         if (dimensions === 0) {
@@ -89,11 +104,27 @@ export class IndexRepository {
         vectors.set(vector, mediaIds.length * dimensions);
         mediaIds.push(row.media_id);
         sha256.push(row.sha256);
+        labels.push(labelOf.get(row.media_id) ?? null);
         modelIds.add(row.model_id);
       }
       afterId = rows[rows.length - 1]!.media_id;
     }
-    return { mediaIds, sha256, modelIds, dimensions, vectors: vectors.subarray(0, mediaIds.length * dimensions) };
+    return { mediaIds, sha256, labels, modelIds, dimensions, vectors: vectors.subarray(0, mediaIds.length * dimensions) };
+  }
+
+  /** The label of each media that carries exactly one distinct label (several disagree: no label to check). */
+  private async singleLabels(mediaIds: string[]): Promise<Map<string, string>> {
+    const out = new Map<string, string>();
+    for (let i = 0; i < mediaIds.length; i += LABEL_CHUNK) {
+      const rows = await this.db
+        .selectFrom('media_labels')
+        .select(['media_id', (eb) => eb.fn.min('label').as('first'), (eb) => eb.fn.max('label').as('last')])
+        .where('media_id', 'in', mediaIds.slice(i, i + LABEL_CHUNK))
+        .groupBy('media_id')
+        .execute();
+      for (const row of rows) if (row.first === row.last && row.first !== null) out.set(row.media_id, row.first);
+    }
+    return out;
   }
 
   /** Replaces the dataset's previous analysis in one transaction, so readers never see half of one. */
@@ -159,4 +190,14 @@ async function insertClusters(trx: Transaction<Database>, datasetId: string, row
       .onConflict((oc) => oc.doNothing())
       .execute();
   }
+}
+
+/** Two analyses (images and objects) as one set of rows for one `saveAnalysis`. */
+export function mergeAnalysisRows(a: DatasetAnalysisRows, b: DatasetAnalysisRows): DatasetAnalysisRows {
+  return {
+    perMedia: [...a.perMedia, ...b.perMedia],
+    issues: [...a.issues, ...b.issues],
+    clusters: [...a.clusters, ...b.clusters],
+    memberships: [...a.memberships, ...b.memberships],
+  };
 }

@@ -117,7 +117,7 @@ export class MediaDetailsRepository {
       .execute();
   }
 
-  /** Media of each issue type (duplicates: at `duplicateThreshold` only), among READY media. */
+  /** Media of each issue type (duplicates: at `duplicateThreshold` only), among READY images and frames (objects have their own). */
   async issueCounts(datasetId: string, duplicateThreshold: number): Promise<Map<IssueType, number>> {
     const rows = await this.db
       .selectFrom('media_issues as i')
@@ -126,6 +126,7 @@ export class MediaDetailsRepository {
       .select(sql<number>`count(distinct i.media_id)`.as('n'))
       .where('i.dataset_id', '=', datasetId)
       .where('m.status', '=', 'READY')
+      .where('m.media_type', '!=', 'object')
       .where((eb) => eb.or([eb('i.issue_type', '!=', 'duplicates'), eb('i.threshold', '=', duplicateThreshold)]))
       .groupBy('i.issue_type')
       .execute();
@@ -134,22 +135,25 @@ export class MediaDetailsRepository {
 
   async countDuplicateGroups(datasetId: string, threshold: number): Promise<number> {
     const row = await this.db
-      .selectFrom('media_issues')
-      .select(sql<number>`count(distinct group_id)`.as('n'))
-      .where('dataset_id', '=', datasetId)
-      .where('issue_type', '=', 'duplicates')
-      .where('threshold', '=', threshold)
+      .selectFrom('media_issues as i')
+      .innerJoin('media as m', 'm.id', 'i.media_id')
+      .select(sql<number>`count(distinct i.group_id)`.as('n'))
+      .where('i.dataset_id', '=', datasetId)
+      .where('i.issue_type', '=', 'duplicates')
+      .where('i.threshold', '=', threshold)
+      .where('m.media_type', '!=', 'object')
       .executeTakeFirstOrThrow();
     return Number(row.n);
   }
 
-  /** READY media of the dataset. */
+  /** READY media of the dataset (images, videos, frames; not objects). */
   async countMedia(datasetId: string): Promise<number> {
     const row = await this.db
       .selectFrom('media')
       .select((eb) => eb.fn.countAll<number>().as('n'))
       .where('dataset_id', '=', datasetId)
       .where('status', '=', 'READY')
+      .where('media_type', '!=', 'object')
       .executeTakeFirstOrThrow();
     return Number(row.n);
   }
@@ -157,16 +161,18 @@ export class MediaDetailsRepository {
   /** A page of near-duplicate groups at `threshold`, largest first, with their sizes. */
   async duplicateGroupPage(datasetId: string, threshold: number, offset: number, limit: number): Promise<{ group_id: string; size: number }[]> {
     const rows = await this.db
-      .selectFrom('media_issues')
-      .select('group_id')
+      .selectFrom('media_issues as i')
+      .innerJoin('media as m', 'm.id', 'i.media_id')
+      .select('i.group_id')
       .select((eb) => eb.fn.countAll<number>().as('size'))
-      .where('dataset_id', '=', datasetId)
-      .where('issue_type', '=', 'duplicates')
-      .where('threshold', '=', threshold)
-      .where('group_id', 'is not', null)
-      .groupBy('group_id')
+      .where('i.dataset_id', '=', datasetId)
+      .where('i.issue_type', '=', 'duplicates')
+      .where('i.threshold', '=', threshold)
+      .where('i.group_id', 'is not', null)
+      .where('m.media_type', '!=', 'object')
+      .groupBy('i.group_id')
       .orderBy('size', 'desc')
-      .orderBy('group_id')
+      .orderBy('i.group_id')
       .limit(limit)
       .offset(offset)
       .execute();

@@ -1,4 +1,4 @@
-import type { Insertable, Kysely, Selectable } from 'kysely';
+import { sql, type Insertable, type Kysely, type Selectable } from 'kysely';
 import type { QualityIssue, QualityStats } from '../pipeline/quality.js';
 import type { Database, EmbeddingsTable, MediaIssuesTable, MediaTable, MediaType, UploadTransactionsTable } from './schema.js';
 
@@ -16,6 +16,10 @@ export interface MediaFacts {
   quality: QualityStats | null;
   issues: QualityIssue[];
   vector: Float32Array | null;
+  /** An object's content hash (its crop's pixels), set when processing computes it. */
+  sha256?: string;
+  /** An object's box in whole pixels of its parent image (stored back with units 'px'). */
+  box?: { x: number; y: number; width: number; height: number };
 }
 
 /** What decoding found out about one media item: either its facts or why it failed. */
@@ -40,6 +44,8 @@ function factColumns(f: MediaFacts) {
     max_intensity: f.quality?.max ?? null,
     std_intensity: f.quality?.std ?? null,
     contrast: f.quality?.contrast ?? null,
+    ...(f.sha256 === undefined ? {} : { sha256: f.sha256 }),
+    ...(f.box === undefined ? {} : { bbox_x: f.box.x, bbox_y: f.box.y, bbox_w: f.box.width, bbox_h: f.box.height, bbox_units: 'px' as const }),
   };
 }
 
@@ -101,16 +107,56 @@ export class MediaRepository {
     return found;
   }
 
-  /** Pending media ids of a dataset in id order, a page at a time (keyset pagination). */
+  /**
+   * Pending media ids of a dataset in id order, a page at a time (keyset pagination). Objects are
+   * listed only once their parent image is READY (before that its bytes may not even be fetched);
+   * the batch that makes the parent READY queues them (`pendingObjectsOf`).
+   */
   async listPendingIds(datasetId: string, afterId: string | null, limit: number): Promise<string[]> {
     let query = this.db
       .selectFrom('media')
       .select('id')
       .where('dataset_id', '=', datasetId)
-      .where('status', '=', 'PENDING');
+      .where('status', '=', 'PENDING')
+      // (An object whose parent is gone is listed, and fails saying so.)
+      .where(sql<boolean>`(media.media_type <> 'object' or not exists (select 1 from media p where p.id = media.parent_media_id and p.status <> 'READY'))`);
     if (afterId !== null) query = query.where('id', '>', afterId);
     const rows = await query.orderBy('id').limit(limit).execute();
     return rows.map((r) => r.id);
+  }
+
+  /** Pending objects cut from these (READY) parents, in id order. */
+  async pendingObjectsOf(parentIds: string[]): Promise<string[]> {
+    const ids: string[] = [];
+    for (let i = 0; i < parentIds.length; i += ID_CHUNK) {
+      const rows = await this.db
+        .selectFrom('media as o')
+        .innerJoin('media as p', 'p.id', 'o.parent_media_id')
+        .select('o.id')
+        .where('o.parent_media_id', 'in', parentIds.slice(i, i + ID_CHUNK))
+        .where('o.media_type', '=', 'object')
+        .where('o.status', '=', 'PENDING')
+        .where('p.status', '=', 'READY')
+        .execute();
+      ids.push(...rows.map((r) => r.id));
+    }
+    return ids.sort();
+  }
+
+  /** Pending objects whose parent image failed fail too, with the parent's reason. */
+  async failObjectsOfFailedParents(datasetId: string, at: string): Promise<void> {
+    await this.db
+      .updateTable('media')
+      .set({
+        status: 'FAILED',
+        processed_at: at,
+        error: sql<string>`'the image it was cut from could not be decoded: ' || coalesce((select p.error from media p where p.id = media.parent_media_id), 'unknown reason')`,
+      })
+      .where('dataset_id', '=', datasetId)
+      .where('media_type', '=', 'object')
+      .where('status', '=', 'PENDING')
+      .where(sql<boolean>`exists (select 1 from media p where p.id = media.parent_media_id and p.status = 'FAILED')`)
+      .execute();
   }
 
   /**

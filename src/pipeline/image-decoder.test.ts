@@ -191,3 +191,51 @@ describe('createSharpImageDecoder().thumbnailFromBuffer', () => {
     await expect(decoder.thumbnailFromBuffer(Buffer.from('nope'))).rejects.toBeInstanceOf(MediaDecodeError);
   });
 });
+
+describe('createSharpImageDecoder().decodeRegion', () => {
+  /** 200x100 stored pixels, left half red, right half blue. */
+  async function halves(orientation?: number): Promise<Buffer> {
+    const red = await sharp({ create: { width: 100, height: 100, channels: 3, background: { r: 255, g: 0, b: 0 } } }).png().toBuffer();
+    let image = sharp({ create: { width: 200, height: 100, channels: 3, background: { r: 0, g: 0, b: 255 } } }).composite([{ input: red, left: 0, top: 0 }]);
+    if (orientation !== undefined) image = image.withMetadata({ orientation });
+    return image.jpeg({ quality: 95 }).toBuffer();
+  }
+  const firstPixel = (raster: { data: Uint8Array }) => [...raster.data.subarray(0, 3)];
+  const isRed = ([r, g, b]: number[]) => r! > 200 && g! < 60 && b! < 60;
+  const isBlue = ([r, g, b]: number[]) => b! > 200 && r! < 60 && g! < 60;
+
+  it('decodes only the box: its size, pixels and thumbnail', async () => {
+    const file = await writeTemp('halves.jpg', await halves());
+    const right = await decoder.decodeRegion(file, { x: 110, y: 10, width: 80, height: 60 }, 'px');
+    expect(right.box).toEqual({ x: 110, y: 10, width: 80, height: 60 });
+    expect([right.width, right.height]).toEqual([80, 60]);
+    expect(isBlue(firstPixel(right.raster))).toBe(true);
+    expect(await sharp(right.thumbnail).metadata()).toMatchObject({ format: 'jpeg', width: 80, height: 60 });
+  });
+
+  it('converts a relative box with the image size and clamps a box that overhangs the image', async () => {
+    const file = await writeTemp('halves-relative.jpg', await halves());
+    const left = await decoder.decodeRegion(file, { x: 0.1, y: 0.2, width: 0.3, height: 0.5 }, 'relative');
+    expect(left.box).toEqual({ x: 20, y: 20, width: 60, height: 50 });
+    expect(isRed(firstPixel(left.raster))).toBe(true);
+    const overhang = await decoder.decodeRegion(file, { x: 150, y: 50, width: 100, height: 100 }, 'px');
+    expect(overhang.box).toEqual({ x: 150, y: 50, width: 50, height: 50 });
+  });
+
+  it('reads the box in display pixels of an EXIF-rotated image', async () => {
+    // Orientation 6 shows the 200x100 stored image rotated 90° clockwise: 100x200, red on top.
+    const file = await writeTemp('halves-rotated.jpg', await halves(6));
+    const top = await decoder.decodeRegion(file, { x: 10, y: 10, width: 80, height: 80 }, 'px');
+    const bottom = await decoder.decodeRegion(file, { x: 0, y: 0.55, width: 1, height: 0.45 }, 'relative');
+    expect(isRed(firstPixel(top.raster))).toBe(true);
+    expect(bottom.box).toEqual({ x: 0, y: 110, width: 100, height: 90 });
+    expect(isBlue(firstPixel(bottom.raster))).toBe(true);
+  });
+
+  it('refuses a box outside the image or without area, saying why', async () => {
+    const file = await writeTemp('halves-outside.jpg', await halves());
+    await expect(decoder.decodeRegion(file, { x: 300, y: 0, width: 10, height: 10 }, 'px')).rejects.toThrow(/bounding box \[300, 0, 10, 10\] lies outside the 200x100 image/);
+    await expect(decoder.decodeRegion(file, { x: 10, y: 10, width: 0, height: 10 }, 'px')).rejects.toThrow(/width and height must be positive/);
+    await expect(decoder.decodeRegion(file, { x: 1.2, y: 0, width: 0.5, height: 0.5 }, 'relative')).rejects.toBeInstanceOf(MediaDecodeError);
+  });
+});

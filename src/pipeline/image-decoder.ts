@@ -34,11 +34,30 @@ export interface BufferThumbnail {
   raster: Raster;
 }
 
+/** A rectangle on an image: top-left corner, width and height. */
+export interface ImageBox {
+  x: number;
+  y: number;
+  width: number;
+  height: number;
+}
+
+/** The crop of an image's box: the box in whole pixels of the image (clamped to it), its thumbnail and raster. */
+export interface DecodedRegion extends BufferThumbnail {
+  box: ImageBox;
+}
+
 export interface ImageDecoder {
   /** Fully decodes the file (so truncated/corrupt files fail), returns display dimensions (EXIF orientation applied) and a JPEG thumbnail whose longer side is at most `thumbnailSize`. */
   decode(filePath: string): Promise<DecodedImage>;
   /** Same thumbnail (and raster) from an encoded image in memory (used for video frames). */
   thumbnailFromBuffer(input: Buffer): Promise<BufferThumbnail>;
+  /**
+   * Decodes only the box of the file (an object cut from its image): a box in `relative` units is
+   * in fractions of the image's display size. The box is rounded to whole pixels and clamped to the
+   * image; one that falls outside it or has no area is a MediaDecodeError saying so.
+   */
+  decodeRegion(filePath: string, box: ImageBox, units: 'px' | 'relative'): Promise<DecodedRegion>;
 }
 
 export interface SharpImageDecoderOptions {
@@ -71,9 +90,11 @@ export function createSharpImageDecoder(options: SharpImageDecoderOptions): Imag
    * features and thumbnail come from the same decode. Every scanline is still decoded, so
    * truncation is caught here.
    */
-  async function renderThumbnail(input: string | Buffer): Promise<BufferThumbnail> {
-    const { data, info } = await sharp(input, { failOn: FAIL_ON, limitInputPixels: maxPixels })
-      .rotate()
+  async function renderThumbnail(input: string | Buffer, region?: ImageBox): Promise<BufferThumbnail> {
+    const image = sharp(input, { failOn: FAIL_ON, limitInputPixels: maxPixels }).rotate();
+    // Extracting after the EXIF rotation: the box is in display pixels, as the image is shown.
+    if (region) image.extract({ left: region.x, top: region.y, width: region.width, height: region.height });
+    const { data, info } = await image
       .resize({ width: thumbnailSize, height: thumbnailSize, fit: 'inside', withoutEnlargement: true })
       .flatten({ background: WHITE })
       .toColourspace('srgb')
@@ -125,6 +146,19 @@ export function createSharpImageDecoder(options: SharpImageDecoderOptions): Imag
       }
     },
 
+    async decodeRegion(filePath, box, units) {
+      const { head, whole } = await readForDecode(filePath);
+      assertDecodableContent(head);
+      const input = whole ?? filePath;
+      try {
+        const metadata = await readHeader(input);
+        const region = pixelBox(box, units, metadata.autoOrient.width, metadata.autoOrient.height);
+        return { ...(await renderThumbnail(input, region)), box: region };
+      } catch (error) {
+        throw toMediaDecodeError(error);
+      }
+    },
+
     async thumbnailFromBuffer(input) {
       assertDecodableContent(input.subarray(0, SNIFF_BYTES));
       try {
@@ -135,6 +169,24 @@ export function createSharpImageDecoder(options: SharpImageDecoderOptions): Imag
       }
     },
   };
+}
+
+/** The box in whole pixels of a width × height image, clamped to it; outside or empty → MediaDecodeError. */
+export function pixelBox(box: ImageBox, units: 'px' | 'relative', width: number, height: number): ImageBox {
+  const values = [box.x, box.y, box.width, box.height];
+  if (!values.every((v) => Number.isFinite(v))) throw new MediaDecodeError(`invalid bounding box [${values.join(', ')}]: not numbers`);
+  if (box.width <= 0 || box.height <= 0) throw new MediaDecodeError(`invalid bounding box [${values.join(', ')}]: width and height must be positive`);
+  const scaleX = units === 'relative' ? width : 1;
+  const scaleY = units === 'relative' ? height : 1;
+  const x0 = Math.max(0, Math.round(box.x * scaleX));
+  const y0 = Math.max(0, Math.round(box.y * scaleY));
+  const x1 = Math.min(width, Math.round((box.x + box.width) * scaleX));
+  const y1 = Math.min(height, Math.round((box.y + box.height) * scaleY));
+  if (x1 - x0 < 1 || y1 - y0 < 1) {
+    const shown = units === 'relative' ? `[${values.join(', ')}] (relative)` : `[${values.join(', ')}]`;
+    throw new MediaDecodeError(`bounding box ${shown} lies outside the ${width}x${height} image`);
+  }
+  return { x: x0, y: y0, width: x1 - x0, height: y1 - y0 };
 }
 
 /**

@@ -47,9 +47,11 @@ export class MediaProcessor {
     private readonly frames: FrameSampling,
   ) {}
 
-  async process(media: MediaRow): Promise<ProcessedMedia> {
-    if (!(await this.blobs.exists(media.blob_key))) return failed(media.id, 'stored file is missing');
+  /** `parent`: for an object, the image it is cut from (its bytes are the parent's stored file). */
+  async process(media: MediaRow, parent?: MediaRow): Promise<ProcessedMedia> {
+    if (media.media_type !== 'object' && !(await this.blobs.exists(media.blob_key))) return failed(media.id, 'stored file is missing');
     try {
+      if (media.media_type === 'object') return await this.processObject(media, parent);
       return media.media_type === 'video' ? await this.processVideo(media) : await this.processImage(media);
     } catch (error) {
       if (error instanceof MediaDecodeError) return failed(media.id, error.reason);
@@ -64,6 +66,30 @@ export class MediaProcessor {
     return {
       outcome: { id: media.id, ok: true, ...stillFacts(decoded, decoded.format, thumbKey, decoded.raster) },
       raster: decoded.raster,
+      frames: [],
+    };
+  }
+
+  /**
+   * An object: only its box of the parent's stored file is decoded. Its facts are the crop's (size,
+   * quality, thumbnail, embedding); its content hash is the crop's pixels', so two identical crops
+   * are exact duplicates; its box is recorded back in whole pixels of the parent.
+   */
+  private async processObject(media: MediaRow, parent: MediaRow | undefined): Promise<ProcessedMedia> {
+    if (!parent) return failed(media.id, 'the image it was cut from is not in the dataset');
+    if (parent.status !== 'READY') return failed(media.id, `the image it was cut from could not be decoded${parent.error ? `: ${parent.error}` : ''}`);
+    if (media.bbox_x === null || media.bbox_y === null || media.bbox_w === null || media.bbox_h === null) return failed(media.id, 'the object has no bounding box');
+    if (!(await this.blobs.exists(parent.blob_key))) return failed(media.id, 'stored file of the image it was cut from is missing');
+    const box = { x: media.bbox_x, y: media.bbox_y, width: media.bbox_w, height: media.bbox_h };
+    const units = media.bbox_units === 'relative' ? 'relative' : 'px';
+    const decoded = await this.blobs.withLocalFile(parent.blob_key, (file) => this.images.decodeRegion(file, box, units));
+    const thumbKey = blobKeys.thumbnail(media.dataset_id, media.id);
+    await this.blobs.putBuffer(thumbKey, decoded.thumbnail);
+    const { raster } = decoded;
+    const sha256 = crypto.createHash('sha256').update(`${raster.width}x${raster.height}:${decoded.box.width}x${decoded.box.height}:`).update(raster.data).digest('hex');
+    return {
+      outcome: { id: media.id, ok: true, ...stillFacts(decoded.box, parent.format ?? 'jpeg', thumbKey, raster), sha256, box: decoded.box },
+      raster,
       frames: [],
     };
   }

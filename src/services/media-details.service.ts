@@ -138,7 +138,8 @@ export class MediaDetailsService {
       media_count: media,
       duplicate_threshold: threshold,
       duplicate_groups: groups,
-      issues: SUMMARY_ISSUES.map((issue) => ({ issue_type: issue, count: counts.get(issue) ?? 0 })),
+      // Mislabels exist only once media carry labels (SPEC §5): listed then.
+      issues: [...SUMMARY_ISSUES, ...(counts.has('mislabels') ? (['mislabels'] as const) : [])].map((issue) => ({ issue_type: issue, count: counts.get(issue) ?? 0 })),
     };
   }
 

@@ -22,8 +22,11 @@ export const blobKeys = {
   thumbnail: (datasetId: string, mediaId: string) => `datasets/${datasetId}/thumbs/${mediaId}.jpg`,
   importPrefix: (datasetId: string, importId: string) => `datasets/${datasetId}/imports/${importId}/`,
   importedArchive: (datasetId: string, importId: string, extension: string) => `datasets/${datasetId}/imports/${importId}/archive${extension}`,
-  vectorIndex: (datasetId: string) => `datasets/${datasetId}/index/vectors.index`,
+  /** An annotation file sent with add_media, kept until the job applies it. */
+  annotationFile: (datasetId: string, annotationImportId: string) => `datasets/${datasetId}/annotations/${annotationImportId}`,
+  /** The persisted vector index of the dataset's images (default) or of its objects. */
+  vectorIndex: (datasetId: string, entity: 'images' | 'objects' = 'images') => `datasets/${datasetId}/index/${entity === 'objects' ? 'objects/' : ''}vectors.index`,
   knnShardsPrefix: (datasetId: string, taskId: string) => `datasets/${datasetId}/index/knn-shards/${taskId}/`,
   knnShard: (datasetId: string, taskId: string, shard: number) => `datasets/${datasetId}/index/knn-shards/${taskId}/${shard}.bin`,
-  vectorIndexKeys: (datasetId: string) => `datasets/${datasetId}/index/media-ids.json`,
+  vectorIndexKeys: (datasetId: string, entity: 'images' | 'objects' = 'images') => `datasets/${datasetId}/index/${entity === 'objects' ? 'objects/' : ''}media-ids.json`,
 };

@@ -254,7 +254,7 @@ export interface IssueSummary {
 
 export interface MediaDetails {
   media_id: string;
-  media_type: 'image' | 'video' | 'video_frame';
+  media_type: 'image' | 'video' | 'video_frame' | 'object';
   status: string;
   file_name: string;
   original_media_uri: string;

@@ -49,7 +49,7 @@ const DUP_COS = 0.9; // raw cosine that calibrates to 0.96
 /** The raw cosine that calibrates to `s` when DUP_COS → 0.96. */
 const rawFor = (s: number) => 1 - ((1 - s) * (1 - DUP_COS)) / (1 - 0.96);
 
-async function analyse(rows: Float64Array[], hashes?: string[], k = 16): Promise<DatasetAnalysis> {
+async function analyse(rows: Float64Array[], hashes?: string[], k = 16, labels?: (string | null)[]): Promise<DatasetAnalysis> {
   const d = rows[0]?.length ?? 8;
   const flat = new Float32Array(rows.length * d);
   rows.forEach((row, i) => flat.set(row, i * d));
@@ -62,6 +62,7 @@ async function analyse(rows: Float64Array[], hashes?: string[], k = 16): Promise
     similarities: graph.similarities,
     duplicateCosine: DUP_COS,
     contentHashes: hashes ?? rows.map((_, i) => `h${i}`),
+    labels,
   });
 }
 
@@ -372,5 +373,29 @@ describe('analyzeDataset: degenerate inputs', () => {
         contentHashes: ['a', 'b'],
       }),
     ).toThrow(/n\*k/);
+  });
+});
+
+describe('analyzeDataset: mislabels', () => {
+  it('flags the items whose label disagrees with their neighbours, on the calibrated graph, and nothing without labels', async () => {
+    const r = rng(9);
+    const rows: Float64Array[] = [];
+    const labels: (string | null)[] = [];
+    for (const name of ['cat', 'dog', 'bird']) {
+      const center = randomUnit(32, r);
+      for (let i = 0; i < 30; i++) {
+        rows.push(around(center, 0.8, r));
+        labels.push(i === 29 ? null : name);
+      }
+    }
+    labels[5] = 'dog';
+    labels[40] = 'bird';
+    const result = await analyse(rows, undefined, 16, labels);
+    expect(result.mislabels.map((m) => [m.item, m.suggestedLabel]).sort()).toEqual([
+      [40, 'dog'],
+      [5, 'cat'],
+    ]);
+    for (const m of result.mislabels) expect(m.confidence).toBeGreaterThan(0.5);
+    expect((await analyse(rows)).mislabels).toEqual([]);
   });
 });

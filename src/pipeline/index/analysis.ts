@@ -1,4 +1,5 @@
 import { calibrateSimilarity, DEFAULT_DUPLICATE_THRESHOLD, DUPLICATE_THRESHOLDS } from '../../domain/similarity.js';
+import { findMislabels, type Mislabel } from './mislabels.js';
 import { UnionFind } from './union-find.js';
 import { NO_NEIGHBOR } from './vector-index.js';
 
@@ -46,6 +47,8 @@ export interface AnalysisInput {
   duplicateCosine: number;
   /** sha256 per item; '' when unknown (never grouped). */
   contentHashes: readonly string[];
+  /** One label per item (null = unlabelled): items whose neighbours' labels disagree are mislabels. */
+  labels?: readonly (string | null)[];
 }
 
 export interface AnalysisOptions {
@@ -102,6 +105,8 @@ export interface DatasetAnalysis {
   nearestSimilarity: Float32Array;
   /** 0 = redundant (a near duplicate exists) … 1 = unique. */
   uniqueness: Float32Array;
+  /** Items whose label disagrees with their neighbours' (findMislabels on the calibrated graph). */
+  mislabels: Mislabel[];
 }
 
 const EPS = 1e-6;
@@ -126,7 +131,10 @@ export function analyzeDataset(input: AnalysisInput, options: AnalysisOptions = 
   const clusters = clusterLevels(n, k, neighbors, calibrated, nearest, exact, options);
   const outliers = findOutliers(nearest, options);
   const uniqueness = uniquenessScores(nearest, alone);
-  return { n, exact, nearDuplicates, clusters, outliers, nearestSimilarity: nearest, uniqueness };
+  const labels = input.labels;
+  if (labels && labels.length !== n) throw new Error(`Expected ${n} labels, got ${labels.length}`);
+  const mislabels = labels?.some((l) => l !== null) ? findMislabels({ n, k, neighbors, similarities: calibrated, labels }) : [];
+  return { n, exact, nearDuplicates, clusters, outliers, nearestSimilarity: nearest, uniqueness, mislabels };
 }
 
 /** Raw → calibrated similarities; missing neighbours stay -Infinity. */

@@ -1,18 +1,22 @@
 import fsp from 'node:fs/promises';
 import { DUPLICATE_THRESHOLDS } from '../../domain/similarity.js';
 import { deterministicUuid } from '../../domain/ids.js';
-import type { DatasetAnalysisRows, DatasetVectors, IssueRow } from '../../db/index.repository.js';
+import type { DatasetAnalysisRows, DatasetVectors, IndexEntity, IssueRow } from '../../db/index.repository.js';
 import { blobKeys, type BlobStore } from '../../storage/blob-store.js';
 import { analyzeDataset, type DatasetAnalysis } from './analysis.js';
 import { VectorIndex, type KnnGraph } from './vector-index.js';
 
 /** The dataset-level step: k-NN graph over all vectors, groupings, and the persisted vector index. */
 export interface DatasetIndexer {
-  /** The whole dataset-level step in one process: index, k-NN graph, groupings. */
-  analyze(datasetId: string, vectors: DatasetVectors, duplicateCosine: number): Promise<DatasetAnalysisRows>;
+  /**
+   * The whole dataset-level step in one process: index, k-NN graph, groupings (mislabels included).
+   * Images and objects are analysed apart, each index persisted under its own keys (`entity`).
+   */
+  analyze(datasetId: string, vectors: DatasetVectors, duplicateCosine: number, entity?: IndexEntity): Promise<DatasetAnalysisRows>;
   /**
    * The same step split across workers: `buildIndex` persists the index once, `knnShard` computes
    * rows from..to-1 of the k-NN graph against it (any worker), `analyzeShards` puts the rows together.
+   * Images only: a dataset's objects are analysed in one process (`analyze`) at the merge.
    */
   buildIndex(datasetId: string, vectors: DatasetVectors): Promise<void>;
   knnShard(datasetId: string, vectors: DatasetVectors, from: number, to: number): Promise<KnnGraph>;
@@ -48,10 +52,13 @@ export class KnnDatasetIndexer implements DatasetIndexer {
     private readonly options: KnnIndexerOptions,
   ) {}
 
-  async analyze(datasetId: string, vectors: DatasetVectors, duplicateCosine: number): Promise<DatasetAnalysisRows> {
-    if (vectors.mediaIds.length === 0) return { perMedia: [], issues: [], clusters: [], memberships: [] };
+  async analyze(datasetId: string, vectors: DatasetVectors, duplicateCosine: number, entity: IndexEntity = 'images'): Promise<DatasetAnalysisRows> {
+    if (vectors.mediaIds.length === 0) {
+      await this.removePersisted(datasetId, entity);
+      return { perMedia: [], issues: [], clusters: [], memberships: [] };
+    }
     const { index, analysis } = await this.analyzeGraph(vectors, duplicateCosine);
-    await this.persist(datasetId, index, vectors.mediaIds);
+    await this.persist(datasetId, index, vectors.mediaIds, entity);
     return toRows(datasetId, vectors.mediaIds, analysis);
   }
 
@@ -79,7 +86,7 @@ export class KnnDatasetIndexer implements DatasetIndexer {
       row += shard.n;
     }
     if (row !== n) throw new Error(`The k-NN shards hold ${row} rows for ${n} vectors`);
-    const analysis = analyzeDataset({ n, k, neighbors, similarities, duplicateCosine, contentHashes: vectors.sha256 });
+    const analysis = analyzeDataset({ n, k, neighbors, similarities, duplicateCosine, contentHashes: vectors.sha256, labels: vectors.labels });
     return toRows(datasetId, vectors.mediaIds, analysis);
   }
 
@@ -91,9 +98,17 @@ export class KnnDatasetIndexer implements DatasetIndexer {
   }
 
   /** The index beside the dataset's media, with the media id of each key, so search and shards can load it. */
-  private async persist(datasetId: string, index: VectorIndex, mediaIds: string[]): Promise<void> {
-    await index.saveToStore(this.blobs, blobKeys.vectorIndex(datasetId));
-    await this.blobs.putBuffer(blobKeys.vectorIndexKeys(datasetId), Buffer.from(JSON.stringify(mediaIds)));
+  private async persist(datasetId: string, index: VectorIndex, mediaIds: string[], entity: IndexEntity = 'images'): Promise<void> {
+    await index.saveToStore(this.blobs, blobKeys.vectorIndex(datasetId, entity));
+    await this.blobs.putBuffer(blobKeys.vectorIndexKeys(datasetId, entity), Buffer.from(JSON.stringify(mediaIds)));
+  }
+
+  /** No vectors of this entity any more: an older index of it must not answer searches. */
+  private async removePersisted(datasetId: string, entity: IndexEntity): Promise<void> {
+    if (await this.blobs.exists(blobKeys.vectorIndexKeys(datasetId, entity))) {
+      await this.blobs.deletePrefix(blobKeys.vectorIndexKeys(datasetId, entity));
+      await this.blobs.deletePrefix(blobKeys.vectorIndex(datasetId, entity));
+    }
   }
 
   /** The k-NN graph over the vectors and everything derived from it. */
@@ -107,14 +122,15 @@ export class KnnDatasetIndexer implements DatasetIndexer {
       similarities: graph.similarities,
       duplicateCosine,
       contentHashes: vectors.sha256,
+      labels: vectors.labels,
     });
     return { index, analysis };
   }
 
-  async load(datasetId: string): Promise<LoadedDatasetIndex | null> {
-    if (!(await this.blobs.exists(blobKeys.vectorIndex(datasetId)))) return null;
-    const index = await VectorIndex.loadFromStore(this.blobs, blobKeys.vectorIndex(datasetId), { threads: this.options.threads });
-    const mediaIds = await this.blobs.withLocalFile(blobKeys.vectorIndexKeys(datasetId), async (file) =>
+  async load(datasetId: string, entity: IndexEntity = 'images'): Promise<LoadedDatasetIndex | null> {
+    if (!(await this.blobs.exists(blobKeys.vectorIndexKeys(datasetId, entity)))) return null;
+    const index = await VectorIndex.loadFromStore(this.blobs, blobKeys.vectorIndex(datasetId, entity), { threads: this.options.threads });
+    const mediaIds = await this.blobs.withLocalFile(blobKeys.vectorIndexKeys(datasetId, entity), async (file) =>
       JSON.parse(await fsp.readFile(file, 'utf8')) as string[],
     );
     return { index, mediaIds };
@@ -142,6 +158,8 @@ function toRows(datasetId: string, mediaIds: string[], analysis: DatasetAnalysis
   for (let j = 0; j < analysis.outliers.items.length; j++) {
     issues.push({ mediaId: mediaIds[analysis.outliers.items[j]!]!, issueType: 'outliers', confidence: round(analysis.outliers.confidence[j]!) });
   }
+  // The suggested label is not stored (media_issues has no column for it); the confidence is.
+  for (const m of analysis.mislabels) issues.push({ mediaId: mediaIds[m.item]!, issueType: 'mislabels', confidence: round(m.confidence) });
 
   const clusters: DatasetAnalysisRows['clusters'] = [];
   const memberships: DatasetAnalysisRows['memberships'] = [];

@@ -29,10 +29,10 @@ export class PersistedIndexSearcher implements VectorSearcher {
 /** The explore service's vectors: the indexer's persisted index, or the stored vectors. */
 export function datasetSearcherSource(indexer: KnnDatasetIndexer, index: IndexRepository): SearcherSource {
   return {
-    async persisted(datasetId) {
-      const loaded = await indexer.load(datasetId);
+    async persisted(datasetId, entity) {
+      const loaded = await indexer.load(datasetId, entity);
       return loaded ? new PersistedIndexSearcher(loaded) : null;
     },
-    loadVectors: (datasetId) => index.loadVectors(datasetId),
+    loadVectors: (datasetId, entity) => index.loadVectors(datasetId, { entity }),
   };
 }
