@@ -89,7 +89,17 @@ export type ModelConfig =
       std: [number, number, number];
       /** The model's raw cosine similarity that counts as "the same picture" (→ 0.96 calibrated). */
       duplicateCosine: number;
+      /** The text tower of the same CLIP-style model (enables text search); absent = image only. */
+      text?: TextModelConfig;
     };
+
+/** `VIZDEX_TEXT_MODEL` + `VIZDEX_TOKENIZER`: the text encoder paired with the ONNX image model. */
+export interface TextModelConfig {
+  /** Absolute path of the text encoder's .onnx file. */
+  path: string;
+  /** Absolute path of tokenizer.json, of a folder with vocab.json + merges.txt, or of bpe_simple_vocab_16e6.txt.gz. */
+  tokenizer: string;
+}
 
 export interface VideoConfig {
   frameIntervalSeconds: number;
@@ -194,6 +204,21 @@ export function loadConfig(flags: ConfigFlags = {}, env: NodeJS.ProcessEnv = pro
         };
   if (model.kind === 'onnx' && !model.path.endsWith('.onnx')) {
     problems.push(`VIZDEX_MODEL: expected "builtin" or the path of a .onnx file, got "${modelSetting}"`);
+  }
+  const textModel = env.VIZDEX_TEXT_MODEL?.trim() || null;
+  const tokenizer = env.VIZDEX_TOKENIZER?.trim() || null;
+  if (textModel !== null || tokenizer !== null) {
+    if (model.kind !== 'onnx') {
+      problems.push(`${textModel !== null ? 'VIZDEX_TEXT_MODEL' : 'VIZDEX_TOKENIZER'}: text search needs VIZDEX_MODEL set to the image .onnx of the same CLIP-style model (the built-in model has no text encoder)`);
+    } else if (textModel === null) {
+      problems.push('VIZDEX_TEXT_MODEL: required with VIZDEX_TOKENIZER (the path of the text encoder .onnx paired with VIZDEX_MODEL)');
+    } else if (tokenizer === null) {
+      problems.push('VIZDEX_TOKENIZER: required with VIZDEX_TEXT_MODEL (tokenizer.json, a folder with vocab.json and merges.txt, or bpe_simple_vocab_16e6.txt.gz)');
+    } else if (!textModel.endsWith('.onnx')) {
+      problems.push(`VIZDEX_TEXT_MODEL: expected the path of a .onnx file, got "${textModel}"`);
+    } else {
+      model.text = { path: path.resolve(textModel), tokenizer: path.resolve(tokenizer) };
+    }
   }
 
   const config: { -readonly [K in keyof Config]: Config[K] } = {

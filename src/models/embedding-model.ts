@@ -12,5 +12,18 @@ export interface EmbeddingModel {
   readonly duplicateCosine: number;
   /** One L2-normalised vector per raster, in order. */
   embed(rasters: Raster[]): Promise<Float32Array[]>;
+  /**
+   * The text tower of a multimodal (CLIP-style) model: texts land in the same space as the images, with
+   * `dimensions` dimensions. Absent for image-only models.
+   */
+  readonly text?: TextEmbedder;
   close(): Promise<void>;
+}
+
+/** Turns texts into vectors comparable (cosine) with an image model's. */
+export interface TextEmbedder {
+  /** The text encoder's own id (the pair's vectors are stored under the image model's `id`). */
+  readonly id: string;
+  /** One L2-normalised vector per text, in order. */
+  embedText(texts: string[]): Promise<Float32Array[]>;
 }

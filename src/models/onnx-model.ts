@@ -1,6 +1,6 @@
 /**
  * Image embeddings from a user-supplied ONNX model (DINOv2, CLIP's vision tower, a CNN backbone, ...)
- * run by onnxruntime-node on the CPU. This is the only module that imports onnxruntime-node.
+ * run by onnxruntime-node on the CPU. It and onnx-text-model.ts (the text half of a CLIP pair) are the only modules that import onnxruntime-node.
  *
  * What the model must look like:
  * - exactly one input, float32, NCHW `[N, 3, H, W]`; N may be symbolic (batched freely) or fixed (batches
