@@ -40,6 +40,9 @@ import { SharingService } from '../services/sharing.service.js';
 import { TasksService } from '../services/tasks.service.js';
 import { TagsRepository } from '../db/tags.repository.js';
 import { TagsService } from '../services/tags.service.js';
+import { parseAnnotationFile } from '../annotations/detect-format.js';
+import { AnnotationsRepository } from '../db/annotations.repository.js';
+import { AnnotationsService } from '../services/annotations.service.js';
 import type { BlobStore } from '../storage/blob-store.js';
 import { LocalBlobStore } from '../storage/local-blob-store.js';
 import { S3BlobStore } from '../storage/s3-blob-store.js';
@@ -68,6 +71,7 @@ export interface Services {
   mediaDetails: MediaDetailsService;
   exports: ExportService;
   tags: TagsService;
+  annotations: AnnotationsService;
 }
 
 export interface Container {
@@ -134,6 +138,17 @@ export async function createContainer(config: Config, options: ContainerOptions 
     { maxFileBytes: config.maxFileBytes, maxRequestFiles: config.maxRequestFiles },
     imports,
   );
+  const annotations = new AnnotationsService(
+    new AnnotationsRepository(db),
+    datasetsRepo,
+    tasksRepo,
+    blobs,
+    staging,
+    parseAnnotationFile,
+    access,
+    clock,
+    { maxFileBytes: config.archives.maxTotalBytes },
+  );
   const addMedia = new AddMediaService(
     datasetsRepo,
     mediaRepo,
@@ -146,6 +161,7 @@ export async function createContainer(config: Config, options: ContainerOptions 
     access,
     clock,
     { enabled: config.addMediaEnabled, maxFileBytes: config.maxFileBytes, maxRequestFiles: config.maxRequestFiles, archive: config.archives },
+    annotations,
   );
   const operator = new OperatorService(users, datasetsRepo, ingestion, addMedia, { owner: config.pipelineService.owner });
   const sharing = new SharingService(datasetsRepo, users, access, clock);
@@ -179,6 +195,7 @@ export async function createContainer(config: Config, options: ContainerOptions 
     new KnnShardStore(blobs),
     clock,
     { decodeConcurrency: config.jobConcurrency, knnShardSize: config.knnShardSize },
+    annotations,
   );
 
   const exports = new ExportService(datasetsRepo, new ExportRepository(db), tasksRepo, users, blobs, queue, access, keyring, clock, {
@@ -206,7 +223,7 @@ export async function createContainer(config: Config, options: ContainerOptions 
     db,
     blobs,
     queue,
-    services: { access, auth, datasets, ingestion, addMedia, operator, sharing, tasks, processing, explore, media, mediaDetails, exports, tags },
+    services: { access, auth, datasets, ingestion, addMedia, operator, sharing, tasks, processing, explore, media, mediaDetails, exports, tags, annotations },
     startJobs() {
       if (jobsStarted) return;
       jobsStarted = true;

@@ -22,6 +22,8 @@ import { addMediaRoutes } from './routes/add-media.js';
 import { sharingRoutes } from './routes/sharing.js';
 import { taskRoutes } from './routes/tasks.js';
 import { tagRoutes } from './routes/tags.js';
+import { vectorSearchRoutes } from './routes/vector-search.js';
+import { annotationRoutes } from './routes/annotations.js';
 
 export interface AppOptions {
   logger?: boolean | { level: string };
@@ -82,10 +84,12 @@ export async function buildApp(container: Container, options: AppOptions = {}): 
       await api.register(sharingRoutes, { sharing: services.sharing });
       await api.register(taskRoutes, { tasks: services.tasks });
       await api.register(exploreRoutes, { explore: services.explore, config });
+      await api.register(vectorSearchRoutes, { explore: services.explore, config });
       await api.register(mediaRoutes, { media: services.media, explore: services.explore });
       await api.register(exportRoutes, { exports: services.exports, publicUrl: config.publicUrl });
       await api.register(mediaDetailsRoutes, { mediaDetails: services.mediaDetails, config });
       await api.register(tagRoutes, { tags: services.tags });
+      await api.register(annotationRoutes, { annotations: services.annotations, uploadLimit: config.archives.maxTotalBytes });
     },
     { prefix: '/api/v1' },
   );

@@ -18,9 +18,17 @@ import type { Clock } from './clock.js';
 import { newMediaRow } from './new-media-row.js';
 import type { UploadPart } from './ingestion.service.js';
 import { asSourceRequestError, type ImportOrigin, type MediaImportService } from './media-import.service.js';
+import type { AnnotationFormat, LabelSource } from '../annotations/annotation-record.js';
+import type { AttachedAnnotations } from './annotations.service.js';
 
 /** A multipart (or urlencoded) form as the HTTP layer streams it: text fields and file parts in body order. */
 export type FormPart = { kind: 'field'; name: string; value: string } | ({ kind: 'file' } & UploadPart);
+
+/** What add_media needs of annotations: a file sent alongside the media, checked now, applied by the job. */
+export interface AnnotationAttachments {
+  checkAttachment(file: AttachedAnnotations): Promise<{ format: AnnotationFormat; source: LabelSource }>;
+  attachToTask(userId: string, datasetId: string, taskId: string, file: AttachedAnnotations, checked: { format: AnnotationFormat; source: LabelSource }): Promise<void>;
+}
 
 /** STS AssumeRole, behind a function so services never touch the AWS SDK. */
 export type RoleAssumer = (roleArn: string) => Promise<SourceCredentials>;
@@ -36,6 +44,7 @@ export interface AddMediaOptions {
 const ADDABLE: ReadonlySet<DatasetStatus> = new Set(['READY', 'PARTIAL INDEX']);
 const FILES_FIELDS = new Set(['files[]', 'files']);
 const ARCHIVE_FIELD = 'archive';
+const ANNOTATIONS_FIELD = 'annotations';
 const EXACTLY_ONE_SOURCE = 'Exactly one media source must be provided: files[], s3_uri, or archive';
 const ARCHIVE_IN_FILES = 'archives are sent in the `archive` field, one per request';
 const BOOLEAN_FIELDS = ['auto_reindex', 'use_spot'] as const;
@@ -47,12 +56,15 @@ interface ParsedForm {
   fileProblems: string[];
   fileCount: number;
   archives: { staged: StagedFile; fileName: string }[];
+  annotations: { staged: StagedFile; fileName: string } | null;
   staged: StagedFile[];
 }
 
 interface AddMediaSettings {
   autoReindex: boolean;
   hints: Record<string, number | boolean>;
+  /** An annotation file sent with the media (checked), applied once they are listed. */
+  annotations?: { file: AttachedAnnotations; checked: { format: AnnotationFormat; source: LabelSource } };
 }
 
 /**
@@ -74,6 +86,7 @@ export class AddMediaService {
     private readonly access: AccessService,
     private readonly clock: Clock,
     private readonly options: AddMediaOptions,
+    private readonly annotations: AnnotationAttachments,
   ) {}
 
   /** `POST /dataset/{id}/add_media`: exactly one of files[], archive, s3_uri, with the seed's options. */
@@ -89,6 +102,14 @@ export class AddMediaService {
     const form = await this.readForm(parts);
     try {
       const settings = parseSettings(form.fields);
+      if (form.annotations) {
+        const file: AttachedAnnotations = {
+          fileName: form.annotations.fileName,
+          filePath: form.annotations.staged.path,
+          fields: { annotations_format: form.fields.get('annotations_format')?.[0], annotations_source: form.fields.get('annotations_source')?.[0] },
+        };
+        settings.annotations = { file, checked: await this.annotations.checkAttachment(file) };
+      }
       const s3Uris = (form.fields.get('s3_uri') ?? []).map((v) => v.trim()).filter((v) => v !== '');
       const sources = (form.fileCount > 0 ? 1 : 0) + form.archives.length + s3Uris.length;
       if (sources !== 1) throw new BadRequestError(EXACTLY_ONE_SOURCE);
@@ -241,6 +262,7 @@ export class AddMediaService {
         archiveFormat: source.archiveFormat,
         hints: settings.hints,
       });
+      if (settings.annotations) await this.annotations.attachToTask(userId, dataset.id, taskId, settings.annotations.file, settings.annotations.checked);
       await this.datasets.update(dataset.id, { status: 'READ ONLY', progress: 0, updated_at: this.clock.now().toISOString() });
       await this.queue.enqueue('dataset.ingest', { datasetId: dataset.id, taskId }, { jobId: jobIds.datasetIngest(taskId) });
       return { taskId };
@@ -277,11 +299,17 @@ export class AddMediaService {
 
   /** Streams the form: text fields kept, files staged to scratch space and checked; limits as the upload API. */
   private async readForm(parts: AsyncIterable<FormPart>): Promise<ParsedForm> {
-    const form: ParsedForm = { fields: new Map(), files: [], fileProblems: [], fileCount: 0, archives: [], staged: [] };
+    const form: ParsedForm = { fields: new Map(), files: [], fileProblems: [], fileCount: 0, archives: [], annotations: null, staged: [] };
     try {
       for await (const part of parts) {
         if (part.kind === 'field') {
           form.fields.set(part.name, [...(form.fields.get(part.name) ?? []), part.value]);
+          continue;
+        }
+        if (part.fieldName === ANNOTATIONS_FIELD && form.annotations === null) {
+          const staged = await this.stageOne(part, part.fileName || 'annotations', this.options.archive.maxTotalBytes);
+          form.staged.push(staged);
+          form.annotations = { staged, fileName: part.fileName || 'annotations' };
           continue;
         }
         if (part.fieldName === ARCHIVE_FIELD) {

@@ -4,7 +4,7 @@ import { DEFAULT_DUPLICATE_THRESHOLD, snapDuplicateThreshold } from '../domain/s
 import { parseVql, VqlError, type VqlFilter } from '../domain/vql.js';
 import type { DatasetRow } from '../db/datasets.repository.js';
 import { ExploreRepository, type ClusterOrder, type MediaFilter, type PreviewMedia } from '../db/explore.repository.js';
-import type { DatasetVectors } from '../db/index.repository.js';
+import type { DatasetVectors, IndexEntity } from '../db/index.repository.js';
 import type { MediaType } from '../db/schema.js';
 import type { EmbeddingModel } from '../models/embedding-model.js';
 import type { ImageDecoder } from '../pipeline/image-decoder.js';
@@ -82,8 +82,9 @@ export interface VectorSearcher {
 
 /** Where searchers come from: the persisted index, or (not yet indexed media) the stored vectors. */
 export interface SearcherSource {
-  persisted(datasetId: string): Promise<VectorSearcher | null>;
-  loadVectors(datasetId: string): Promise<DatasetVectors>;
+  /** `entity`: the dataset's images (default) or its objects, searched apart. */
+  persisted(datasetId: string, entity?: IndexEntity): Promise<VectorSearcher | null>;
+  loadVectors(datasetId: string, entity?: IndexEntity): Promise<DatasetVectors>;
 }
 
 export interface ExploreOptions {
@@ -93,6 +94,40 @@ export interface ExploreOptions {
   /** Nearest media considered for an anchored explore (before grouping into clusters). */
   anchorCandidates: number;
 }
+
+/** A VQL `{"text":{"op":"semantic","value","threshold"}}` term. */
+interface SemanticTerm {
+  text: string;
+  threshold: number | null;
+}
+
+/** Keep media whose cosine similarity to `vector` is at least `min` (null: rank only). */
+interface SimilarityCondition {
+  vector: Float32Array;
+  min: number | null;
+}
+
+export interface VectorSearchQuery {
+  text: string;
+  entityType: 'IMAGES' | 'OBJECTS';
+  /** Results wanted, most similar first. */
+  limit: number;
+}
+
+export interface VectorSearchView {
+  model_id: string;
+  entity_type: 'IMAGES' | 'OBJECTS';
+  /** As explore's previews, always with a relevance score. */
+  results: (PreviewView & { relevance_score: number })[];
+}
+
+export interface EmbeddingModelsView {
+  models: { model_id: string; modalities: ('image' | 'text')[]; dimensions: number; is_dataset_model: boolean; text_model_id: string | null }[];
+}
+
+/** What a user sets to enable text search (the 409/422 messages say it). */
+const TEXT_MODEL_SETTINGS =
+  'set VIZDEX_MODEL to the image encoder .onnx of a CLIP-style model, VIZDEX_TEXT_MODEL to its text encoder .onnx and VIZDEX_TOKENIZER to its tokenizer (tokenizer.json, vocab.json + merges.txt, or bpe_simple_vocab_16e6.txt.gz); datasets indexed with that image model can then be searched by text';
 
 export const CLUSTERS_PER_PAGE = 100;
 /** The similarity a cluster level stands for, reported as `similarity_threshold` (0 finest … 4 coarsest). */
@@ -117,7 +152,10 @@ export class ExploreService {
 
   async explore(userId: string, datasetId: string, query: ExploreQuery, uris: MediaUris): Promise<ExploreView> {
     const { dataset } = await this.access.require(userId, datasetId, 'viewer');
-    const filter = this.toFilter(query);
+    const semantic: SemanticTerm[] = [];
+    const filter = this.toFilter(query, semantic);
+    await this.repo.prepareFilter(datasetId, filter);
+    const conditions = semantic.length > 0 ? await this.semanticConditions(dataset, semantic) : [];
     const level = query.threshold;
     const metadata: Record<string, unknown> = {
       dataset_id: dataset.id,
@@ -128,8 +166,13 @@ export class ExploreService {
     };
     if (query.anchorMediaId) {
       const anchorType = query.anchorType ?? 'MEDIA';
-      const clusters = await this.anchored(dataset, query.anchorMediaId, anchorType, query, filter, uris);
+      const clusters = await this.anchored(dataset, query.anchorMediaId, anchorType, query, filter, uris, conditions);
       return { clusters, metadata: { ...metadata, anchor_media_id: query.anchorMediaId, anchor_type: anchorType } };
+    }
+    if (conditions.length > 0) {
+      // Semantic text search: the media nearest the (first) text, clusters by relevance.
+      const clusters = await this.nearest(dataset, conditions[0]!.vector, query, filter, uris, conditions);
+      return { clusters, metadata: { ...metadata, semantic_text: semantic[0]!.text } };
     }
 
     const page = await this.repo.clusterPage(datasetId, level, filter, query.pageNumber * CLUSTERS_PER_PAGE, CLUSTERS_PER_PAGE, query.sortBy ?? 'size');
@@ -141,9 +184,13 @@ export class ExploreService {
       this.options.previewsPerCluster,
     );
     const byCluster = groupBy(previews, (p) => p.cluster_id);
-    const [totalClusters, tagNames] = await Promise.all([
+    const [totalClusters, tagNames, labelNames] = await Promise.all([
       this.repo.countClusters(datasetId, level, filter),
       this.repo.tagNamesOf(
+        datasetId,
+        previews.map((p) => p.id),
+      ),
+      this.repo.labelNamesOf(
         datasetId,
         previews.map((p) => p.id),
       ),
@@ -151,8 +198,9 @@ export class ExploreService {
     const clusters = page.map((c) => {
       const shown = byCluster.get(c.clusterId) ?? [];
       return {
-        ...clusterShell(c.clusterId, query.entityType, level, null, c.nImages, c.nVideos),
+        ...clusterShell(c.clusterId, query.entityType, level, null, c.nImages, c.nVideos, c.nObjects),
         user_tags: userTags(shown.map((m) => m.id), tagNames),
+        ...annotationsOf(shown, labelNames),
         previews: shown.map((m) => preview(datasetId, m, null, uris)),
       };
     });
@@ -162,8 +210,8 @@ export class ExploreService {
   async explorationMetadata(userId: string, datasetId: string) {
     const { dataset } = await this.access.require(userId, datasetId, 'viewer');
     const [clusters, media] = await Promise.all([this.repo.countClusters(datasetId, 0), this.repo.countMedia(datasetId)]);
-    // Labels come with annotation import; none exist yet.
-    return { dataset_name: dataset.display_name, clusters_count: clusters, media_count: media, labels: [] as { name: string; count: number }[] };
+    const labels = await this.repo.labelCounts(datasetId);
+    return { dataset_name: dataset.display_name, clusters_count: clusters, media_count: media, labels };
   }
 
   /** Embeds an uploaded image with the dataset's model and keeps its vector as an anchor for explore. */
@@ -174,7 +222,7 @@ export class ExploreService {
     const model = await this.model();
     const configured = embeddingModelOf(dataset);
     if (configured !== model.id) {
-      throw new ConflictError(`Dataset ${datasetId} was indexed with model ${configured ?? '(none)'}, but this server runs ${model.id}; reindex the dataset to search it`);
+      throw new ConflictError(`Dataset ${datasetId} was indexed with model ${configured ?? '(none)'}, but this server runs ${model.id}; search it on a server running ${configured ?? 'that model'}, or index its media into a new dataset with this one`);
     }
     let raster: Raster;
     try {
@@ -199,12 +247,87 @@ export class ExploreService {
     return { anchor_media_id: id, anchor_type: 'UPLOAD' };
   }
 
+  /**
+   * The dataset's media most similar to a text (CLIP-style text search), most similar first;
+   * `relevance_score` is the cosine distance. 409 without a text-capable model, or when the dataset is
+   * not searchable or was indexed with another model.
+   */
+  async vectorSearch(userId: string, datasetId: string, query: VectorSearchQuery, uris: MediaUris): Promise<VectorSearchView> {
+    const { dataset } = await this.access.require(userId, datasetId, 'viewer');
+    const filter = this.toFilter({ entityType: query.entityType, threshold: 0, pageNumber: 0 });
+    const { model, vectors } = await this.textVectors(dataset, [query.text], 'body');
+    const view: VectorSearchView = { model_id: model.id, entity_type: query.entityType, results: [] };
+    if (filter.mediaTypes.length === 0) return view;
+    const searcher = await this.searcher(dataset, query.entityType === 'OBJECTS' ? 'objects' : 'images');
+    const trivial = ExploreRepository.isTrivial(filter);
+    const found = searcher.search(vectors[0]!, Math.min(searcher.size, trivial ? query.limit : searcher.size));
+    let ids = found.mediaIds;
+    let sims = found.similarities;
+    if (!trivial) {
+      await this.repo.prepareFilter(datasetId, filter);
+      const passing = await this.repo.filterIds(dataset.id, ids, filter);
+      const keep = ids.map((id) => passing.has(id));
+      ids = ids.filter((_, i) => keep[i]).slice(0, query.limit);
+      sims = sims.filter((_, i) => keep[i]).slice(0, query.limit);
+    }
+    const media = await this.repo.previewMedia(ids);
+    view.results = ids.flatMap((id, i) => {
+      const row = media.get(id);
+      const distance = cosineDistance(sims[i]!);
+      return row ? [{ ...preview(dataset.id, row, distance, uris), relevance_score: distance }] : [];
+    });
+    return view;
+  }
+
+  /** The embedding model this server runs for the dataset: its modalities, and whether the dataset was indexed with it. */
+  async embeddingModels(userId: string, datasetId: string): Promise<EmbeddingModelsView> {
+    const { dataset } = await this.access.require(userId, datasetId, 'viewer');
+    const model = await this.model();
+    return {
+      models: [
+        {
+          model_id: model.id,
+          modalities: model.text ? ['image', 'text'] : ['image'],
+          dimensions: model.dimensions,
+          is_dataset_model: embeddingModelOf(dataset) === model.id,
+          text_model_id: model.text?.id ?? null,
+        },
+      ],
+    };
+  }
+
+  /** The semantic terms' text vectors, each with its threshold. */
+  private async semanticConditions(dataset: DatasetRow, terms: SemanticTerm[]): Promise<SimilarityCondition[]> {
+    const { vectors } = await this.textVectors(
+      dataset,
+      terms.map((term) => term.text),
+      'vql',
+    );
+    return terms.map((term, i) => ({ vector: vectors[i]!, min: term.threshold }));
+  }
+
+  /** Embeds texts with the server's text tower, refusing when there is none or the dataset's vectors are another model's. */
+  private async textVectors(dataset: DatasetRow, texts: string[], from: 'vql' | 'body'): Promise<{ model: EmbeddingModel; vectors: Float32Array[] }> {
+    const model = await this.model();
+    if (!model.text) {
+      const message = `Semantic text search needs a text-capable (multimodal) embedding model, and none is configured: ${TEXT_MODEL_SETTINGS}`;
+      if (from === 'vql') throw new RequestValidationError([{ loc: ['query', 'vql'], msg: message, type: 'value_error' }]);
+      throw new ConflictError(message);
+    }
+    this.assertSearchable(dataset);
+    const configured = embeddingModelOf(dataset);
+    if (configured !== model.id) {
+      throw new ConflictError(`Dataset ${dataset.id} was indexed with model ${configured ?? '(none)'}, but text search here uses ${model.id}; index its media into a new dataset with this model to search them by text`);
+    }
+    return { model, vectors: await model.text.embedText(texts) };
+  }
+
   /** VQL and the explore parameters as one media filter; a malformed VQL is a 422 that says why. */
-  private toFilter(query: ExploreQuery): MediaFilter {
-    const types: Record<EntityType, MediaType[]> = { IMAGES: ['image', 'video_frame'], VIDEOS: ['video_frame'], OBJECTS: [] };
-    const filter: MediaFilter = { mediaTypes: types[query.entityType], issues: [], duplicateThresholds: [], minUniqueness: [], textContains: [], tagNames: [], matchNothing: false };
-    // Labels and captions do not exist yet: asking for any matches nothing.
-    if (nonEmptyList(query.labels) || (query.caption ?? '').trim() !== '') filter.matchNothing = true;
+  private toFilter(query: ExploreQuery, semantic: SemanticTerm[] = []): MediaFilter {
+    const types: Record<EntityType, MediaType[]> = { IMAGES: ['image', 'video_frame'], VIDEOS: ['video_frame'], OBJECTS: ['object'] };
+    const filter: MediaFilter = { mediaTypes: types[query.entityType], issues: [], duplicateThresholds: [], minUniqueness: [], textContains: [], tagNames: [], labelNames: [], captionContains: [], matchNothing: false };
+    if (nonEmptyList(query.labels)) filter.labelNames.push(tagNameList(query.labels));
+    if ((query.caption ?? '').trim() !== '') filter.captionContains.push(query.caption!.trim());
     const tagNames = tagNameList(query.tags);
     if (tagNames.length > 0) filter.tagNames.push(tagNames);
     let terms: VqlFilter[];
@@ -220,21 +343,17 @@ export class ExploreService {
           filter.textContains.push(term.value);
           break;
         case 'semantic':
-          throw new RequestValidationError([
-            { loc: ['query', 'vql'], msg: 'Semantic text search needs a text-capable (multimodal) embedding model, and none is configured', type: 'value_error' },
-          ]);
+          // Ranked and thresholded by similarity to the text (see semanticConditions and nearest).
+          semantic.push({ text: term.value, threshold: term.threshold });
+          break;
         case 'labels':
-          filter.matchNothing = true;
+          filter.labelNames.push(term.values.map((v) => v.trim()).filter((v) => v !== ''));
           break;
         case 'tags':
           // `{"tags":{"op":"is","value":[...]}}`: media carrying any of the names.
           filter.tagNames.push(term.values.map((v) => v.trim()).filter((v) => v !== ''));
           break;
         case 'issue':
-          if (term.issue === 'mislabels') {
-            if (term.mode === 'in') filter.matchNothing = true;
-            break;
-          }
           filter.issues.push({
             issueType: term.issue,
             mode: term.mode,
@@ -254,7 +373,7 @@ export class ExploreService {
   }
 
   /** Media nearest the anchor, grouped by their cluster at the level: clusters ordered by their nearest member. */
-  private async anchored(dataset: DatasetRow, anchorId: string, anchorType: AnchorType, query: ExploreQuery, filter: MediaFilter, uris: MediaUris): Promise<ClusterView[]> {
+  private async anchored(dataset: DatasetRow, anchorId: string, anchorType: AnchorType, query: ExploreQuery, filter: MediaFilter, uris: MediaUris, conditions: SimilarityCondition[] = []): Promise<ClusterView[]> {
     const now = this.clock.now().toISOString();
     const anchor = anchorType === 'MEDIA' ? await this.repo.vectorOf(dataset.id, anchorId) : await this.repo.findUploadAnchor(dataset.id, anchorId, now);
     if (!anchor) {
@@ -266,14 +385,29 @@ export class ExploreService {
     if (configured !== null && anchor.modelId !== configured) {
       throw new ConflictError(`The anchor was embedded with ${anchor.modelId}, but the dataset is indexed with ${configured}; search again`);
     }
+    return this.nearest(dataset, anchor.vector, query, filter, uris, conditions);
+  }
+
+  /**
+   * Media nearest a query vector (an anchor's or a text's), grouped by their cluster at the level:
+   * clusters ordered by their nearest member. Each condition keeps only media at least that similar
+   * to its vector (semantic terms with a threshold).
+   */
+  private async nearest(dataset: DatasetRow, vector: Float32Array, query: ExploreQuery, filter: MediaFilter, uris: MediaUris, conditions: SimilarityCondition[] = []): Promise<ClusterView[]> {
     if (filter.matchNothing || filter.mediaTypes.length === 0) return [];
-    const searcher = await this.searcher(dataset);
-    const found = searcher.search(anchor.vector, Math.min(searcher.size, this.options.anchorCandidates));
+    const searcher = await this.searcher(dataset, query.entityType === 'OBJECTS' ? 'objects' : 'images');
+    const found = searcher.search(vector, Math.min(searcher.size, this.options.anchorCandidates));
     let ids = found.mediaIds;
     let sims = found.similarities;
     if (!ExploreRepository.isTrivial(filter)) {
       const passing = await this.repo.filterIds(dataset.id, ids, filter);
       const keep = ids.map((id) => passing.has(id));
+      ids = ids.filter((_, i) => keep[i]);
+      sims = sims.filter((_, i) => keep[i]);
+    }
+    for (const condition of conditions.filter((c) => c.min !== null)) {
+      const similarity = condition.vector === vector ? new Map(ids.map((id, i) => [id, sims[i]!])) : similarities(searcher, condition.vector);
+      const keep = ids.map((id) => (similarity.get(id) ?? -Infinity) >= condition.min!);
       ids = ids.filter((_, i) => keep[i]);
       sims = sims.filter((_, i) => keep[i]);
     }
@@ -288,9 +422,13 @@ export class ExploreService {
     });
     const pageIds = order.slice(query.pageNumber * CLUSTERS_PER_PAGE, (query.pageNumber + 1) * CLUSTERS_PER_PAGE);
     const shown = pageIds.flatMap((c) => members.get(c)!.slice(0, this.options.previewsPerCluster));
-    const [media, tagNames] = await Promise.all([
+    const [media, tagNames, labelNames] = await Promise.all([
       this.repo.previewMedia(shown.map((m) => m.id)),
       this.repo.tagNamesOf(
+        dataset.id,
+        shown.map((m) => m.id),
+      ),
+      this.repo.labelNamesOf(
         dataset.id,
         shown.map((m) => m.id),
       ),
@@ -300,10 +438,25 @@ export class ExploreService {
       const all = list.map((m) => media.get(m.id)).filter((m): m is PreviewMedia => m !== undefined);
       const nImages = list.filter((m) => media.get(m.id)?.media_type === 'image').length;
       return {
-        ...clusterShell(clusterId, query.entityType, query.threshold, list[0]!.distance, nImages, all.some((m) => m.media_type === 'video_frame') ? 1 : 0),
+        ...clusterShell(
+          clusterId,
+          query.entityType,
+          query.threshold,
+          list[0]!.distance,
+          nImages,
+          all.some((m) => m.media_type === 'video_frame') ? 1 : 0,
+          all.filter((m) => m.media_type === 'object').length,
+        ),
         user_tags: userTags(
           list.slice(0, this.options.previewsPerCluster).map((m) => m.id),
           tagNames,
+        ),
+        ...annotationsOf(
+          list
+            .slice(0, this.options.previewsPerCluster)
+            .map((m) => media.get(m.id))
+            .filter((m): m is PreviewMedia => m !== undefined),
+          labelNames,
         ),
         previews: list
           .slice(0, this.options.previewsPerCluster)
@@ -321,22 +474,23 @@ export class ExploreService {
     }
   }
 
-  /** The dataset's searcher, cached while the dataset is unchanged. */
-  private searcher(dataset: DatasetRow): Promise<VectorSearcher> {
+  /** The searcher of the dataset's images or objects, cached while the dataset is unchanged. */
+  private searcher(dataset: DatasetRow, entity: IndexEntity): Promise<VectorSearcher> {
     const version = `${dataset.status}:${dataset.updated_at}`;
-    const cached = this.searchers.get(dataset.id);
+    const key = `${dataset.id}:${entity}`;
+    const cached = this.searchers.get(key);
     if (cached?.version === version) return cached.searcher;
     const searcher = (async () => {
       // New media of a PARTIAL INDEX (or READ ONLY) dataset are not in the persisted index yet: search the stored vectors.
       if (dataset.status === 'READY') {
-        const persisted = await this.vectors.persisted(dataset.id);
+        const persisted = await this.vectors.persisted(dataset.id, entity);
         if (persisted) return persisted;
       }
-      return new BruteForceSearcher(await this.vectors.loadVectors(dataset.id));
+      return new BruteForceSearcher(await this.vectors.loadVectors(dataset.id, entity));
     })();
-    searcher.catch(() => this.searchers.delete(dataset.id));
-    this.searchers.delete(dataset.id);
-    this.searchers.set(dataset.id, { version, searcher });
+    searcher.catch(() => this.searchers.delete(key));
+    this.searchers.delete(key);
+    this.searchers.set(key, { version, searcher });
     while (this.searchers.size > SEARCHER_CACHE) this.searchers.delete(this.searchers.keys().next().value!);
     return searcher;
   }
@@ -366,12 +520,12 @@ export class BruteForceSearcher implements VectorSearcher {
   }
 }
 
-function clusterShell(clusterId: string, type: EntityType, level: number, relevance: number | null, nImages: number, nVideos: number): Omit<ClusterView, 'previews'> {
+function clusterShell(clusterId: string, type: EntityType, level: number, relevance: number | null, nImages: number, nVideos: number, nObjects = 0): Omit<ClusterView, 'previews'> {
   return {
     cluster_id: clusterId,
     type,
     n_images: nImages,
-    n_objects: 0,
+    n_objects: nObjects,
     n_videos: nVideos,
     similarity_threshold: LEVEL_SIMILARITY[level] ?? LEVEL_SIMILARITY[0],
     relevance_score: relevance,
@@ -384,13 +538,14 @@ function clusterShell(clusterId: string, type: EntityType, level: number, releva
 
 function preview(datasetId: string, media: PreviewMedia, relevance: number | null, uris: MediaUris): PreviewView {
   return {
-    type: media.media_type === 'video_frame' ? 'VIDEO_FRAME' : media.media_type === 'video' ? 'VIDEO' : 'IMAGE',
+    type: media.media_type === 'video_frame' ? 'VIDEO_FRAME' : media.media_type === 'video' ? 'VIDEO' : media.media_type === 'object' ? 'OBJECT' : 'IMAGE',
     media_id: media.id,
-    media_uri: uris.file(datasetId, media.id),
+    // An object is shown on its image: media_uri is the parent's file, bounding_box the box on it (pixels).
+    media_uri: uris.file(datasetId, media.media_type === 'object' && media.parent_media_id ? media.parent_media_id : media.id),
     media_thumb_uri: uris.thumbnail(datasetId, media.id),
-    caption: null,
+    caption: media.caption ?? null,
     file_name: media.file_name,
-    bounding_box: null,
+    bounding_box: objectBox(media),
     relevance_score: relevance,
     relevance_score_type: 'cosine_distance',
     width: media.width,
@@ -398,9 +553,21 @@ function preview(datasetId: string, media: PreviewMedia, relevance: number | nul
   };
 }
 
+/** An object's box on its parent image, [x, y, width, height] in pixels; null for other media. */
+function objectBox(media: PreviewMedia): number[] | null {
+  if (media.media_type !== 'object' || media.bbox_x === null || media.bbox_y === null || media.bbox_w === null || media.bbox_h === null) return null;
+  return [media.bbox_x, media.bbox_y, media.bbox_w, media.bbox_h];
+}
+
 /** 0 = identical; rounded so float noise does not show. */
 function cosineDistance(similarity: number): number {
   return Math.max(0, Math.round((1 - similarity) * 1e6) / 1e6);
+}
+
+/** Every searched media's cosine similarity to a vector. */
+function similarities(searcher: VectorSearcher, vector: Float32Array): Map<string, number> {
+  const found = searcher.search(vector, searcher.size);
+  return new Map(found.mediaIds.map((id, i) => [id, found.similarities[i]!]));
 }
 
 function embeddingModelOf(dataset: DatasetRow): string | null {
@@ -410,6 +577,14 @@ function embeddingModelOf(dataset: DatasetRow): string | null {
   } catch {
     return null;
   }
+}
+
+/** A cluster's `labels` and `captions`: those of its previewed media (labels distinct and sorted). */
+function annotationsOf(shown: Pick<PreviewMedia, 'id' | 'caption'>[], labelNames: Map<string, string[]>): Pick<ClusterView, 'labels' | 'captions'> {
+  return {
+    labels: [...new Set(shown.flatMap((m) => labelNames.get(m.id) ?? []))].sort(),
+    captions: shown.map((m) => m.caption).filter((c): c is string => c !== null && c !== undefined),
+  };
 }
 
 /** The distinct, sorted tag names carried by the previewed media of a cluster. */

@@ -1,6 +1,6 @@
 import crypto from 'node:crypto';
 import type { DatasetsRepository } from '../db/datasets.repository.js';
-import type { IndexRepository } from '../db/index.repository.js';
+import { mergeAnalysisRows, type IndexEntity, type IndexRepository } from '../db/index.repository.js';
 import type { DerivedMedia, MediaCounts, MediaRepository } from '../db/media.repository.js';
 import type { TasksRepository } from '../db/tasks.repository.js';
 import type { MediaImportService } from './media-import.service.js';
@@ -53,6 +53,7 @@ export class ProcessingService {
     private readonly knnShards: KnnShardStore,
     private readonly clock: Clock,
     private readonly options: ProcessingOptions,
+    private readonly annotations: { applyPendingOfTask(taskId: string): Promise<void> },
   ) {}
 
   async startIngest(datasetId: string, taskId: string): Promise<void> {
@@ -63,28 +64,49 @@ export class ProcessingService {
     if (importRow) {
       await this.imports.list(importRow, () => this.isTaskLive(datasetId, taskId));
       if (!(await this.isTaskLive(datasetId, taskId))) return;
+      // Annotation files sent with add_media name media that exist only now; their boxes become
+      // pending objects processed with the rest.
+      await this.annotations.applyPendingOfTask(taskId);
       await this.tasks.update(taskId, { status_message: 'Processing media' });
     }
+    if (!(await this.queuePending(datasetId, taskId))) await this.queueAfterIngest(datasetId, taskId);
+  }
 
+  /**
+   * Queues a media.ingest job per batch of the dataset's pending media (objects whose image is not
+   * READY yet wait for it; those whose image failed fail). False when nothing could be queued.
+   */
+  private async queuePending(datasetId: string, taskId: string): Promise<boolean> {
+    await this.media.failObjectsOfFailedParents(datasetId, this.clock.now().toISOString());
     let afterId: string | null = null;
     let queuedAny = false;
     for (;;) {
       const ids = await this.media.listPendingIds(datasetId, afterId, PENDING_PAGE);
       if (ids.length === 0) break;
-      for (let i = 0; i < ids.length; i += INGEST_BATCH_SIZE) {
-        const batch = ids.slice(i, i + INGEST_BATCH_SIZE);
-        await this.queue.enqueue('media.ingest', { datasetId, taskId, mediaIds: batch }, { jobId: jobIds.mediaIngest(taskId, batch[0]!) });
-        queuedAny = true;
-      }
+      await this.queueBatches(datasetId, taskId, ids);
+      queuedAny = true;
       afterId = ids[ids.length - 1]!;
     }
-    if (!queuedAny) await this.queueAfterIngest(datasetId, taskId);
+    return queuedAny;
+  }
+
+  /** One media.ingest job per INGEST_BATCH_SIZE ids, named by the task and the batch's first id (a rerun queues nothing twice). */
+  private async queueBatches(datasetId: string, taskId: string, ids: string[]): Promise<void> {
+    for (let i = 0; i < ids.length; i += INGEST_BATCH_SIZE) {
+      const batch = ids.slice(i, i + INGEST_BATCH_SIZE);
+      await this.queue.enqueue('media.ingest', { datasetId, taskId, mediaIds: batch }, { jobId: jobIds.mediaIngest(taskId, batch[0]!) });
+    }
   }
 
   async ingestBatch(datasetId: string, taskId: string, mediaIds: string[]): Promise<void> {
     if (!(await this.isTaskLive(datasetId, taskId))) return;
     const pending = await this.imports.fetch((await this.media.findByIds(mediaIds)).filter((m) => m.status === 'PENDING'));
-    const decoded = await mapConcurrently(pending, this.options.decodeConcurrency, (m) => this.processor.process(m)).then(
+    // Objects are cut from their parent's stored file.
+    const parentIds = [...new Set(pending.flatMap((m) => (m.media_type === 'object' && m.parent_media_id !== null ? [m.parent_media_id] : [])))];
+    const parents = new Map((await this.media.findByIds(parentIds)).map((p) => [p.id, p]));
+    const decoded = await mapConcurrently(pending, this.options.decodeConcurrency, (m) =>
+      this.processor.process(m, m.parent_media_id === null ? undefined : parents.get(m.parent_media_id)),
+    ).then(
       (outcomes) => ({ outcomes }),
       (error: unknown) => ({ error }),
     );
@@ -105,6 +127,10 @@ export class ProcessingService {
       model.id,
       this.clock.now().toISOString(),
     );
+    // The objects cut from the images this batch made READY can be processed now; those of images
+    // that failed fail with them.
+    await this.media.failObjectsOfFailedParents(datasetId, this.clock.now().toISOString());
+    await this.queueBatches(datasetId, taskId, await this.media.pendingObjectsOf(mediaIds));
 
     const counts = await this.media.counts(datasetId);
     // An import's progress counts its own media (an add_media's, not the dataset's earlier ones).
@@ -162,11 +188,19 @@ export class ProcessingService {
       status_message: 'Indexing: duplicates, clusters, outliers',
       start_time: task.start_time ?? this.clock.now().toISOString(),
     });
+    // A reindex first processes media still pending (objects of an annotation import into an indexed
+    // dataset); the last batch queues this step again (queueAfterIngest). A first indexing runs once
+    // its ingest left nothing pending.
+    if (task.task_type === 'REINDEX' && (await this.queuePending(datasetId, taskId))) {
+      await this.tasks.update(taskId, { status_message: 'Processing new media and objects' });
+      return;
+    }
     const model = await this.model();
-    const vectors = await this.loadVectors(datasetId);
+    const vectors = await this.loadVectors(datasetId, 'images');
     const n = vectors.mediaIds.length;
     if (n <= this.options.knnShardSize) {
-      await this.index.saveAnalysis(datasetId, await this.indexer.analyze(datasetId, vectors, model.duplicateCosine));
+      const images = await this.indexer.analyze(datasetId, vectors, model.duplicateCosine, 'images');
+      await this.index.saveAnalysis(datasetId, mergeAnalysisRows(images, await this.analyzeObjects(datasetId, model.duplicateCosine)));
       await this.finishIndexing(datasetId, taskId);
       return;
     }
@@ -199,16 +233,23 @@ export class ProcessingService {
   async knnMerge(datasetId: string, taskId: string, shards: number): Promise<void> {
     if (!(await this.isTaskLive(datasetId, taskId))) return;
     const model = await this.model();
-    const vectors = await this.loadVectors(datasetId);
+    const vectors = await this.loadVectors(datasetId, 'images');
     const graphs = [];
     for (let shard = 0; shard < shards; shard++) graphs.push(await this.knnShards.load(datasetId, taskId, shard));
-    await this.index.saveAnalysis(datasetId, await this.indexer.analyzeShards(datasetId, vectors, graphs, model.duplicateCosine));
+    // The shards cover the images; the objects are analysed here, in one process.
+    const images = await this.indexer.analyzeShards(datasetId, vectors, graphs, model.duplicateCosine);
+    await this.index.saveAnalysis(datasetId, mergeAnalysisRows(images, await this.analyzeObjects(datasetId, model.duplicateCosine)));
     await this.finishIndexing(datasetId, taskId);
     await this.knnShards.deleteAll(datasetId, taskId);
   }
 
-  private async loadVectors(datasetId: string) {
-    const vectors = await this.index.loadVectors(datasetId);
+  /** The objects' own analysis: duplicates, outliers, clusters and mislabels among objects only. */
+  private async analyzeObjects(datasetId: string, duplicateCosine: number) {
+    return this.indexer.analyze(datasetId, await this.loadVectors(datasetId, 'objects'), duplicateCosine, 'objects');
+  }
+
+  private async loadVectors(datasetId: string, entity: IndexEntity = 'images') {
+    const vectors = await this.index.loadVectors(datasetId, { entity });
     if (vectors.modelIds.size > 1) {
       throw new Error(`Dataset ${datasetId} holds vectors of several models (${[...vectors.modelIds].join(', ')}); reindex it with one model`);
     }
@@ -230,11 +271,12 @@ export class ProcessingService {
       updated_at: now,
     });
     const failedNote = counts.failed > 0 ? `; ${counts.failed} could not be processed` : '';
+    const objects = counts.readyByType.object;
     await this.imports.finish(taskId);
     await this.tasks.update(taskId, {
       status: 'COMPLETED',
       progress: 100,
-      status_message: `Processed ${counts.ready} files${failedNote}`,
+      status_message: `Processed ${counts.ready - objects} files${objects > 0 ? ` and ${objects} objects` : ''}${failedNote}`,
       end_time: now,
       holds_lock: 0,
     });
@@ -270,9 +312,12 @@ export class ProcessingService {
   /** Groups READY media that belong to no cluster yet (added since the last indexing) among themselves. */
   private async clusterUnclustered(datasetId: string): Promise<void> {
     const model = await this.model();
-    const vectors = await this.index.loadVectors(datasetId, { unclusteredOnly: true });
-    if (vectors.mediaIds.length === 0) return;
-    await this.index.addClusters(datasetId, await this.indexer.clusterBatch(datasetId, vectors, model.duplicateCosine));
+    // Images among images, objects among objects.
+    for (const entity of ['images', 'objects'] as const) {
+      const vectors = await this.index.loadVectors(datasetId, { unclusteredOnly: true, entity });
+      if (vectors.mediaIds.length === 0) continue;
+      await this.index.addClusters(datasetId, await this.indexer.clusterBatch(datasetId, vectors, model.duplicateCosine));
+    }
   }
 
   /** Embeds every raster of the batch in one call (frames included) and fills the vectors in. */
@@ -299,6 +344,9 @@ export class ProcessingService {
     const task = await this.tasks.findById(taskId);
     if (task?.task_type === 'MEDIA_ADDITION') {
       await this.queue.enqueue('dataset.partial-index', { datasetId, taskId }, { jobId: jobIds.datasetPartialIndex(taskId) });
+    } else if (task?.task_type === 'REINDEX') {
+      // The reindex's own dataset.index job queued this ingest and still holds its job id.
+      await this.queue.enqueue('dataset.index', { datasetId, taskId }, { jobId: jobIds.datasetIndexAfterIngest(taskId) });
     } else {
       await this.queue.enqueue('dataset.index', { datasetId, taskId }, { jobId: jobIds.datasetIndex(taskId) });
     }

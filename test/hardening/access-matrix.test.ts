@@ -58,6 +58,10 @@ const upload = (image: Buffer, field: string, fields: Record<string, string> = {
   const body = multipart([{ name: 'extra.jpg', data: image, field }], fields);
   return { headers: body.headers, payload: body.payload };
 };
+const annotationUpload = (csv: string) => {
+  const body = multipart([{ name: 'labels.csv', data: Buffer.from(csv), field: 'file' }]);
+  return { headers: body.headers, payload: body.payload };
+};
 const unique = (prefix: string) => `${prefix}-${crypto.randomUUID().slice(0, 8)}@example.com`;
 
 let t: TestApp;
@@ -163,8 +167,22 @@ const ROUTES: Record<string, Route> = {
     request: (w) => ({ method: 'GET', url: `/api/v1/dataset/${w.datasetId}/export_status?export_task_id=${w.exportId}` }),
   },
 
+  // The matrix runs on the built-in model: text search answers 409 (no text-capable model) to those who may see the dataset.
+  'POST /api/v1/vector_search/:datasetId': { needs: 'viewer', ok: 409, request: (w) => ({ method: 'POST', url: `/api/v1/vector_search/${w.datasetId}`, ...json({ text: 'a red car' }) }) },
+  'GET /api/v1/vector_search/:datasetId/embedding_models': { needs: 'viewer', ok: 200, request: (w) => ({ method: 'GET', url: `/api/v1/vector_search/${w.datasetId}/embedding_models` }) },
   'GET /api/v1/dataset/:datasetId/tags': { needs: 'viewer', ok: 200, request: (w) => ({ method: 'GET', url: `/api/v1/dataset/${w.datasetId}/tags` }) },
   'GET /api/v1/dataset/:datasetId/media/:mediaId/tags': { needs: 'viewer', ok: 200, request: (w) => ({ method: 'GET', url: `/api/v1/dataset/${w.datasetId}/media/${w.mediaId}/tags` }) },
+  'GET /api/v1/dataset/:datasetId/labels': { needs: 'viewer', ok: 200, request: (w) => ({ method: 'GET', url: `/api/v1/dataset/${w.datasetId}/labels` }) },
+  'GET /api/v1/dataset/:datasetId/annotations/imports': { needs: 'viewer', ok: 200, request: (w) => ({ method: 'GET', url: `/api/v1/dataset/${w.datasetId}/annotations/imports` }) },
+  'GET /api/v1/dataset/:datasetId/annotations/imports/:importId': {
+    needs: 'viewer',
+    ok: 200,
+    request: async (w) => {
+      const created = await send({ method: 'POST', url: `/api/v1/dataset/${w.datasetId}/annotations`, ...annotationUpload('file_name,label\nnobody.jpg,cat\n') }, await w.users.owner.headers());
+      const report = created.json() as { annotation_import_id: string };
+      return { method: 'GET', url: `/api/v1/dataset/${w.datasetId}/annotations/imports/${report.annotation_import_id}` };
+    },
+  },
 
   // Editors: each allowed call gets a dataset of its own in the state the call needs.
   'POST /api/v1/dataset/:datasetId/tags': {
@@ -186,6 +204,22 @@ const ROUTES: Record<string, Route> = {
     needs: 'editor',
     ok: 200,
     request: async (w) => ({ method: 'DELETE', url: `/api/v1/dataset/${w.datasetId}/tags/${await newTag(w)}/media`, ...json({ media_ids: [w.mediaId] }) }),
+  },
+  'POST /api/v1/dataset/:datasetId/annotations': {
+    needs: 'editor',
+    ok: 200,
+    // Names no media: the import is recorded (its row unmatched) and the dataset stays as it is.
+    request: (w) => ({ method: 'POST', url: `/api/v1/dataset/${w.datasetId}/annotations`, ...annotationUpload('file_name,label\nnobody.jpg,cat\n') }),
+  },
+  'PUT /api/v1/dataset/:datasetId/media/:mediaId/caption': {
+    needs: 'editor',
+    ok: 200,
+    request: (w) => ({ method: 'PUT', url: `/api/v1/dataset/${w.datasetId}/media/${w.mediaId}/caption`, ...json({ caption: 'a caption' }) }),
+  },
+  'POST /api/v1/dataset/:datasetId/captions': {
+    needs: 'editor',
+    ok: 200,
+    request: (w) => ({ method: 'POST', url: `/api/v1/dataset/${w.datasetId}/captions`, ...json({ captions: [{ media_id: w.mediaId, caption: 'a caption' }] }) }),
   },
   'GET /api/v1/ingestion/:datasetId/data_files': {
     needs: 'editor',

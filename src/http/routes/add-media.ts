@@ -13,6 +13,7 @@ const ADD_MEDIA_DESCRIPTION = [
   '`files[]` (repeatable), `archive` (one .zip, .tar or .tar.gz), or `s3_uri` (an S3 folder, or a .csv/.parquet/.txt manifest listing media by s3:// URI or key).',
   'Options: `auto_reindex` (reindex after the new media are processed), `assume_role` (IAM role ARN assumed through STS for this request only),',
   '`batch_n_videos`, `batch_n_images`, `batch_n_objects`, `use_spot` (resource hints: accepted and recorded; vizdex sizes its batches itself).',
+  'Optionally `annotations`: a label/box file (as for POST /dataset/{id}/annotations, with `annotations_format` and `annotations_source`), checked now (422 if unreadable) and applied once the new media are listed; its report is under /dataset/{id}/annotations/imports.',
   'Only the new media are decoded and embedded: READY → READ ONLY → PARTIAL INDEX (→ INDEXING → READY with auto_reindex).',
 ].join(' ');
 
