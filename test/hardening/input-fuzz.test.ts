@@ -13,7 +13,7 @@ import { ManifestError, readManifest, type ManifestFormat } from '../../src/sour
 import { makeTar, makeTarGz, makeZip } from '../fixtures/archives.js';
 import { hugeDimensionPng, makeImage, truncatedJpeg } from '../fixtures/media.js';
 import { addMedia, draftDataset, getDataset, newDataset, openTransaction, processFiles, readyDataset, uploadFiles, type Headers } from '../helpers/flows.js';
-import { makeTempDir, startTestApp, waitForStatus, type TestApp } from '../helpers/harness.js';
+import { makeTempDir, multipart, startTestApp, waitForStatus, type TestApp } from '../helpers/harness.js';
 import { FuzzStats, expectDetail, withinMs } from './fuzz/checks.js';
 import { rawTar, rawTarGz, rawZip, type RawEntry } from './fuzz/hostile-archives.js';
 
@@ -673,6 +673,83 @@ describe('7. archives', () => {
     const dataset = await getDataset(t.app, headers, archiveId);
     expect(['READY', 'PARTIAL INDEX']).toContain(dataset.status_new);
   }, 120_000);
+});
+
+// ---- 8. Annotation files -----------------------------------------------------------------------
+
+describe('8. annotation files', () => {
+  /** Cells a hostile or careless annotation file holds. */
+  const cell = fc.oneof(
+    weirdScalar,
+    fc.constantFrom('a.jpg', 'b.png', 'c', 'cat', '"quoted, with comma"', '"unclosed', '-5', '1e308', 'NaN', '0.5', '', 'Visual Layer', 'Robot'),
+  );
+  const csv = fc
+    .tuple(
+      fc.shuffledSubarray(['file_name', 'label', 'x', 'y', 'w', 'h', 'caption', 'confidence', 'source', 'bogus', 'FILE', ''], { minLength: 1 }),
+      fc.array(fc.array(cell, { maxLength: 10 }), { maxLength: 20 }),
+      fc.constantFrom('\n', '\r\n'),
+      fc.boolean(),
+    )
+    .map(([header, rows, eol, bom]) => Buffer.from((bom ? '\uFEFF' : '') + [header.join(','), ...rows.map((r) => r.join(','))].join(eol)));
+  const coco = fc
+    .record(
+      {
+        images: fc.oneof(fc.anything({ maxDepth: 2 }), fc.array(fc.record({ id: fc.oneof(fc.nat(5), fc.string({ maxLength: 3 })), file_name: fc.oneof(fc.constant('a.jpg'), fc.string({ maxLength: 20 })), width: fc.oneof(fc.nat(4000), fc.anything()), height: fc.oneof(fc.nat(4000), fc.anything()) }, { requiredKeys: [] }), { maxLength: 5 })),
+        categories: fc.oneof(fc.anything({ maxDepth: 2 }), fc.array(fc.record({ id: fc.nat(5), name: fc.oneof(fc.string({ maxLength: 300 }), fc.anything()) }, { requiredKeys: [] }), { maxLength: 5 })),
+        annotations: fc.oneof(
+          fc.anything({ maxDepth: 2 }),
+          fc.array(
+            fc.record(
+              {
+                image_id: fc.oneof(fc.nat(5), fc.string({ maxLength: 3 })),
+                category_id: fc.oneof(fc.nat(5), fc.anything()),
+                bbox: fc.oneof(fc.array(fc.oneof(fc.double(), fc.integer()), { maxLength: 5 }), fc.anything()),
+                caption: fc.oneof(fc.string({ maxLength: 50 }), fc.anything()),
+                score: fc.oneof(fc.double(), fc.anything()),
+              },
+              { requiredKeys: [] },
+            ),
+            { maxLength: 8 },
+          ),
+        ),
+      },
+      { requiredKeys: [] },
+    )
+    .map((doc) => Buffer.from(JSON.stringify(doc) ?? 'null'));
+  const yolo = fc
+    .tuple(
+      fc.option(fc.array(fc.string({ maxLength: 12 }), { maxLength: 4 }), { nil: undefined }),
+      fc.array(fc.tuple(fc.oneof(fc.constant('labels/b.txt'), hostileName.map((n) => `labels/${n}.txt`)), fc.array(fc.array(cell, { maxLength: 7 }).map((f) => f.join(' ')), { maxLength: 4 })), { maxLength: 4 }),
+    )
+    .map(([classes, files]) =>
+      makeZip([...(classes ? [{ name: 'classes.txt', data: Buffer.from(classes.join('\n')) }] : []), ...files.map(([name, lines]) => ({ name, data: Buffer.from(lines.join('\n')) }))]),
+    );
+  const file = fc.oneof(
+    csv.map((data) => ({ name: 'labels.csv', data })),
+    coco.map((data) => ({ name: 'instances.json', data })),
+    yolo.map((data) => ({ name: 'yolo.zip', data })),
+    randomBytes.map((data) => ({ name: 'random.csv', data })),
+    randomBytes.map((data) => ({ name: 'random.parquet', data })),
+    fc.tuple(randomBytes, hostileName).map(([data, name]) => ({ name, data })),
+  );
+
+  it('random and damaged COCO, YOLO and CSV files get a report (200) or a spec-shaped 4xx, never 5xx; labels stay sane', async () => {
+    await fc.assert(
+      fc.asyncProperty(file, fc.constantFrom('', 'coco', 'yolo', 'csv', 'parquet', 'bogus'), async (upload, format) => {
+        const body = multipart([{ field: 'file', ...upload }], format ? { format } : {});
+        const response = await t.app.inject({ method: 'POST', url: `/api/v1/dataset/${readyId}/annotations`, headers: { ...headers, ...body.headers }, payload: body.payload });
+        stats.sane('annotations', `${upload.name} format=${format} ${upload.data.subarray(0, 120).toString('latin1')}`, response);
+        if (response.statusCode === 200) {
+          const report = response.json() as { n_rows: number; problems: unknown[]; n_unmatched: number; n_invalid: number };
+          expect(report.problems.length).toBeLessThanOrEqual(report.n_unmatched + report.n_invalid);
+        }
+      }),
+      opts(400),
+    );
+    const labels = await t.app.inject({ method: 'GET', url: `/api/v1/dataset/${readyId}/labels`, headers });
+    expect(labels.statusCode).toBe(200);
+    await stillUp();
+  }, 240_000);
 });
 
 // ---- Summary -----------------------------------------------------------------------------------
