@@ -29,6 +29,7 @@ import { calibrateSimilarity } from '../src/domain/similarity.js';
 import { createBuiltinModel } from '../src/models/builtin-descriptor.js';
 import { findMislabels, MISLABEL_DEFAULTS, type Mislabel, type MislabelOptions } from '../src/pipeline/index/mislabels.js';
 import { NO_NEIGHBOR, VectorIndex } from '../src/pipeline/index/vector-index.js';
+import { seededRandom, type SeededRandom } from '../test/fixtures/random.js';
 
 const K = 16;
 /** Raw cosine that calibrates to 0.96 for the synthetic "model" (as in bench/knn.ts). */
@@ -55,19 +56,8 @@ const DIMS = 64;
 // ---------------------------------------------------------------------------------------------------
 // Random numbers
 
-function rng(seed: number) {
-  let s = seed >>> 0;
-  const uniform = () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-  const gaussian = () => Math.sqrt(-2 * Math.log(1 - uniform())) * Math.cos(2 * Math.PI * uniform());
-  return { uniform, gaussian, int: (below: number) => Math.floor(uniform() * below) };
-}
-type Rng = ReturnType<typeof rng>;
+const rng = seededRandom;
+type Rng = SeededRandom;
 
 function normalizeRow(v: Float32Array | Float64Array, offset: number, d: number): void {
   let s = 0;

@@ -5,7 +5,7 @@
  */
 import path from 'node:path';
 import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
-import { CsvRecordBuilder } from '../sources/manifest.js';
+import { CsvRecordBuilder, duckDbReason, quoteIdentifier } from '../sources/manifest.js';
 import {
   AnnotationFileError,
   LABEL_SOURCES,
@@ -234,15 +234,4 @@ export async function parseParquet(filePath: string, limits: Partial<AnnotationF
     connection?.closeSync();
     instance?.closeSync();
   }
-}
-
-function quoteIdentifier(name: string): string {
-  return `"${name.replace(/"/g, '""')}"`;
-}
-
-/** DuckDB's first message line, without the server's temp path. */
-function duckDbReason(error: unknown, file: string): string {
-  const message = error instanceof Error ? error.message : String(error);
-  const firstLine = message.split('\n')[0] ?? message;
-  return firstLine.split(file).join('the file').trim();
 }

@@ -1,5 +1,5 @@
 import { sql, type Kysely, type Selectable } from 'kysely';
-import type { Database, IssueType, MediaTable } from './schema.js';
+import type { Database, IssueType, LabelSource, MediaTable } from './schema.js';
 
 export type MediaDetailsRow = Pick<
   Selectable<MediaTable>,
@@ -29,6 +29,7 @@ export type MediaDetailsRow = Pick<
   | 'contrast'
   | 'uniqueness_score'
   | 'nn_similarity'
+  | 'caption'
 >;
 
 export interface MediaIssueRow {
@@ -89,6 +90,7 @@ export class MediaDetailsRepository {
         'contrast',
         'uniqueness_score',
         'nn_similarity',
+        'caption',
       ])
       .where('dataset_id', '=', datasetId)
       .where('id', '=', mediaId)
@@ -103,6 +105,17 @@ export class MediaDetailsRepository {
       .where('media_id', '=', mediaId)
       .orderBy('issue_type')
       .orderBy('threshold')
+      .execute();
+  }
+
+  /** The media's own labels (an image's labels; an object's class), by name. */
+  async labelsOf(datasetId: string, mediaId: string): Promise<{ label: string; source: LabelSource; confidence: number | null }[]> {
+    return this.db
+      .selectFrom('media_labels')
+      .select(['label', 'source', 'confidence'])
+      .where('dataset_id', '=', datasetId)
+      .where('media_id', '=', mediaId)
+      .orderBy('label')
       .execute();
   }
 

@@ -86,23 +86,8 @@ const DEFAULT_BATCH_SIZE = 16;
 export async function loadOnnxModel(options: OnnxModelOptions): Promise<EmbeddingModel> {
   const path = resolve(options.path);
   const settings = validateOptions(options);
-  const digest = await fileSha256(path);
+  const { session, digest } = await openOnnxSession(path, 'ONNX model', options.threads);
   const id = `onnx:${basename(path, extname(path)).replaceAll(':', '_')}:${digest.slice(0, 8)}`;
-
-  let session: ort.InferenceSession;
-  try {
-    session = await ort.InferenceSession.create(path, {
-      executionProviders: ['cpu'],
-      graphOptimizationLevel: 'all',
-      interOpNumThreads: 1,
-      ...(options.threads === undefined ? {} : { intraOpNumThreads: options.threads }),
-      logSeverityLevel: 3,
-    });
-  } catch (error) {
-    // onnxruntime's messages can run to a C++ signature and a trailing newline: keep the gist.
-    const reason = errorMessage(error).trim().replace(/\s+/g, ' ');
-    throw new OnnxModelError(path, `not a loadable ONNX model: ${path} (${reason})`, { cause: error });
-  }
 
   try {
     const layout = describeSession(session, path, settings);
@@ -160,7 +145,29 @@ function validateOptions(options: OnnxModelOptions): Settings {
   };
 }
 
-async function fileSha256(path: string): Promise<string> {
+/**
+ * A CPU inference session on the model file, with the file's sha256 (model ids carry it). `kind`
+ * names the model in errors ("ONNX model", "ONNX text model").
+ */
+export async function openOnnxSession(path: string, kind: string, threads: number | undefined): Promise<{ session: ort.InferenceSession; digest: string }> {
+  const digest = await fileSha256(path, kind);
+  try {
+    const session = await ort.InferenceSession.create(path, {
+      executionProviders: ['cpu'],
+      graphOptimizationLevel: 'all',
+      interOpNumThreads: 1,
+      ...(threads === undefined ? {} : { intraOpNumThreads: threads }),
+      logSeverityLevel: 3,
+    });
+    return { session, digest };
+  } catch (error) {
+    // onnxruntime's messages can run to a C++ signature and a trailing newline: keep the gist.
+    const reason = errorMessage(error).trim().replace(/\s+/g, ' ');
+    throw new OnnxModelError(path, `not a loadable ${kind}: ${path} (${reason})`, { cause: error });
+  }
+}
+
+async function fileSha256(path: string, kind: string): Promise<string> {
   let isFile: boolean;
   let size: number;
   try {
@@ -169,16 +176,16 @@ async function fileSha256(path: string): Promise<string> {
     size = info.size;
   } catch (error) {
     const code = error instanceof Error && 'code' in error ? String(error.code) : '';
-    const message = code === 'ENOENT' ? `ONNX model file not found: ${path}` : `ONNX model file not readable: ${path} (${errorMessage(error)})`;
+    const message = code === 'ENOENT' ? `${kind} file not found: ${path}` : `${kind} file not readable: ${path} (${errorMessage(error)})`;
     throw new OnnxModelError(path, message, { cause: error });
   }
-  if (!isFile) throw new OnnxModelError(path, `ONNX model path is not a file: ${path}`);
-  if (size === 0) throw new OnnxModelError(path, `not a loadable ONNX model: ${path} (empty file)`);
+  if (!isFile) throw new OnnxModelError(path, `${kind} path is not a file: ${path}`);
+  if (size === 0) throw new OnnxModelError(path, `not a loadable ${kind}: ${path} (empty file)`);
   const hash = createHash('sha256');
   try {
     for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
   } catch (error) {
-    throw new OnnxModelError(path, `ONNX model file not readable: ${path} (${errorMessage(error)})`, { cause: error });
+    throw new OnnxModelError(path, `${kind} file not readable: ${path} (${errorMessage(error)})`, { cause: error });
   }
   return hash.digest('hex');
 }
@@ -367,10 +374,11 @@ function meanOfRows(block: Float32Array, count: number, depth: number): Float32A
   return vector;
 }
 
-function l2Normalise(vector: Float32Array): Float32Array {
+/** Scales the vector to unit length in place; `kind` names the model when it produced NaN or infinity. */
+export function l2Normalise(vector: Float32Array, kind = 'ONNX model'): Float32Array {
   let sum = 0;
   for (const value of vector) sum += value * value;
-  if (!Number.isFinite(sum)) throw new Error('ONNX model produced a non-finite embedding');
+  if (!Number.isFinite(sum)) throw new Error(`${kind} produced a non-finite embedding`);
   if (sum === 0) return vector;
   const inverse = 1 / Math.sqrt(sum);
   for (let index = 0; index < vector.length; index++) vector[index]! *= inverse;

@@ -13,14 +13,11 @@
  *
  * Outputs are L2-normalised. Ids are `onnx-text:<file name>:<sha256 prefix>`.
  */
-import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
-import { stat } from 'node:fs/promises';
 import { basename, extname, resolve } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import type { ClipTokenizer } from './clip-tokenizer.js';
 import type { TextEmbedder } from './embedding-model.js';
-import { OnnxModelError } from './onnx-model.js';
+import { l2Normalise, OnnxModelError, openOnnxSession } from './onnx-model.js';
 
 export interface OnnxTextModelOptions {
   /** Local path of the text encoder's .onnx file. */
@@ -47,22 +44,8 @@ export async function loadOnnxTextModel(options: OnnxTextModelOptions): Promise<
   const path = resolve(options.path);
   const batchSize = options.batchSize ?? DEFAULT_BATCH_SIZE;
   if (!Number.isInteger(batchSize) || batchSize < 1) throw new RangeError('batchSize must be a positive integer');
-  const digest = await fileSha256(path);
+  const { session, digest } = await openOnnxSession(path, 'ONNX text model', options.threads);
   const id = `onnx-text:${basename(path, extname(path)).replaceAll(':', '_')}:${digest.slice(0, 8)}`;
-
-  let session: ort.InferenceSession;
-  try {
-    session = await ort.InferenceSession.create(path, {
-      executionProviders: ['cpu'],
-      graphOptimizationLevel: 'all',
-      interOpNumThreads: 1,
-      ...(options.threads === undefined ? {} : { intraOpNumThreads: options.threads }),
-      logSeverityLevel: 3,
-    });
-  } catch (error) {
-    const reason = errorMessage(error).trim().replace(/\s+/g, ' ');
-    throw new OnnxModelError(path, `not a loadable ONNX text model: ${path} (${reason})`, { cause: error });
-  }
 
   try {
     const layout = describeSession(session, path, options);
@@ -200,7 +183,7 @@ class TextRunner {
           if (this.layout.dimensions !== undefined && vector.length !== this.layout.dimensions) {
             throw new Error(`ONNX text model output has ${vector.length} dimensions, expected ${this.layout.dimensions}`);
           }
-          vectors.push(l2Normalise(vector));
+          vectors.push(l2Normalise(vector, 'ONNX text model'));
         });
       } finally {
         for (const tensor of Object.values(feeds)) tensor.dispose();
@@ -219,37 +202,4 @@ class TextRunner {
 
 function integerTensor(type: 'int64' | 'int32', values: number[], dims: number[]): ort.Tensor {
   return type === 'int64' ? new ort.Tensor('int64', BigInt64Array.from(values, (v) => BigInt(v)), dims) : new ort.Tensor('int32', Int32Array.from(values), dims);
-}
-
-function l2Normalise(vector: Float32Array): Float32Array {
-  let sum = 0;
-  for (const value of vector) sum += value * value;
-  if (!Number.isFinite(sum)) throw new Error('ONNX text model produced a non-finite embedding');
-  if (sum === 0) return vector;
-  const inverse = 1 / Math.sqrt(sum);
-  for (let index = 0; index < vector.length; index++) vector[index]! *= inverse;
-  return vector;
-}
-
-async function fileSha256(path: string): Promise<string> {
-  let info;
-  try {
-    info = await stat(path);
-  } catch (error) {
-    const code = error instanceof Error && 'code' in error ? String(error.code) : '';
-    throw new OnnxModelError(path, code === 'ENOENT' ? `ONNX text model file not found: ${path}` : `ONNX text model file not readable: ${path} (${errorMessage(error)})`, { cause: error });
-  }
-  if (!info.isFile()) throw new OnnxModelError(path, `ONNX text model path is not a file: ${path}`);
-  if (info.size === 0) throw new OnnxModelError(path, `not a loadable ONNX text model: ${path} (empty file)`);
-  const hash = createHash('sha256');
-  try {
-    for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
-  } catch (error) {
-    throw new OnnxModelError(path, `ONNX text model file not readable: ${path} (${errorMessage(error)})`, { cause: error });
-  }
-  return hash.digest('hex');
-}
-
-function errorMessage(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }

@@ -35,6 +35,9 @@ export interface MediaDetailsView {
   nn_similarity: number | null;
   issues: MediaIssueView[];
   clusters: { level: number; cluster_id: string }[];
+  /** The media's own labels (an object's: its class). */
+  labels: { name: string; source: string; confidence: number | null }[];
+  caption: string | null;
 }
 
 export interface IssueSummaryView {
@@ -79,9 +82,10 @@ export class MediaDetailsService {
     await this.access.require(userId, datasetId, 'viewer');
     const media = await this.repo.findMedia(datasetId, mediaId);
     if (!media) throw new NotFoundError('Media not found');
-    const [issues, clusters, parent] = await Promise.all([
+    const [issues, clusters, labels, parent] = await Promise.all([
       this.repo.issuesOf(datasetId, mediaId),
       this.repo.clustersOf(datasetId, mediaId),
+      this.repo.labelsOf(datasetId, mediaId),
       media.parent_media_id ? this.repo.findMedia(datasetId, media.parent_media_id) : Promise.resolve(undefined),
     ]);
     return {
@@ -122,6 +126,8 @@ export class MediaDetailsService {
       nn_similarity: media.nn_similarity,
       issues: issues.map((i) => ({ issue_type: i.issue_type, confidence: i.confidence, duplicate_group_id: i.group_id, duplicate_threshold: i.threshold })),
       clusters: clusters.map((c) => ({ level: Number(c.level), cluster_id: c.cluster_id })),
+      labels: labels.map((l) => ({ name: l.label, source: l.source, confidence: l.confidence })),
+      caption: media.caption,
     };
   }
 

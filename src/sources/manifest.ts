@@ -302,12 +302,12 @@ async function chooseParquetColumn(connection: DuckDBConnection, file: string): 
   return names[firstString] as string;
 }
 
-function quoteIdentifier(name: string): string {
+export function quoteIdentifier(name: string): string {
   return `"${name.replace(/"/g, '""')}"`;
 }
 
 /** DuckDB's first message line, without the server's temp path. */
-function duckDbReason(error: unknown, file: string): string {
+export function duckDbReason(error: unknown, file: string): string {
   const message = error instanceof Error ? error.message : String(error);
   const firstLine = message.split('\n')[0] ?? message;
   return firstLine.split(file).join('the file').trim();

@@ -1,7 +1,7 @@
 import { sql, type Kysely } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MIGRATIONS, migrateToLatest, openPostgres } from '../../src/db/connect.js';
-import { DatasetsRepository, type DatasetRow } from '../../src/db/datasets.repository.js';
+import { DatasetsRepository } from '../../src/db/datasets.repository.js';
 import { ExploreRepository, NO_FILTER } from '../../src/db/explore.repository.js';
 import { IndexRepository } from '../../src/db/index.repository.js';
 import { MediaRepository, type MediaFacts, type NewMediaRow } from '../../src/db/media.repository.js';
@@ -9,7 +9,7 @@ import type { Database } from '../../src/db/schema.js';
 import { OperationLockedError, TasksRepository } from '../../src/db/tasks.repository.js';
 import type { JobHandler, JobHandlers, JobName } from '../../src/jobs/job-queue.js';
 import { SqlJobQueue } from '../../src/jobs/sql-job-queue.js';
-import { freshTestDatabaseUrl, postgresReachable, type TestDatabase } from '../helpers/database.js';
+import { datasetRow, freshTestDatabaseUrl, postgresReachable, type TestDatabase } from '../helpers/database.js';
 
 // What only PostgreSQL can get wrong: several processes at once, and the types it spells differently.
 // Runs whenever the test server answers; an explicitly configured server (or scale-out mode) must answer.
@@ -18,29 +18,6 @@ const reachable = await postgresReachable();
 if (required && !reachable) throw new Error('PostgreSQL for the tests (VIZDEX_TEST_POSTGRES_URL) does not answer');
 
 const NOW = '2024-05-01T12:00:00.000Z';
-
-function datasetRow(id: string, displayName = id): DatasetRow {
-  return {
-    id,
-    display_name: displayName,
-    description: '',
-    source_type: 'upload',
-    owned_by: 'u1',
-    created_at: NOW,
-    updated_at: NOW,
-    status: 'READY',
-    progress: 0,
-    n_images: 0,
-    n_videos: 0,
-    n_video_frames: 0,
-    n_objects: 0,
-    n_failed: 0,
-    fatal_error_msg: null,
-    source_dataset_id: null,
-    embedding_config: null,
-    is_hidden: 0,
-  };
-}
 
 function mediaRow(datasetId: string, id: string, fileName = `${id}.jpg`): NewMediaRow {
   return {

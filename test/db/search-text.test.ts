@@ -2,12 +2,12 @@ import fs from 'node:fs';
 import { sql, type Insertable, type Kysely } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { migrateToLatest, openPostgres, openSqlite } from '../../src/db/connect.js';
-import { DatasetsRepository, type DatasetRow } from '../../src/db/datasets.repository.js';
+import { DatasetsRepository } from '../../src/db/datasets.repository.js';
 import { dialectOf } from '../../src/db/dialect.js';
 import { ExploreRepository, NO_FILTER, type MediaFilter } from '../../src/db/explore.repository.js';
 import type { Database, MediaTable, MediaType } from '../../src/db/schema.js';
 import { documentBody, MAX_QUERY_TOKENS, SearchTextRepository, searchTokens } from '../../src/db/search-text.repository.js';
-import { freshTestDatabaseUrl, postgresReachable } from '../helpers/database.js';
+import { datasetRow, freshTestDatabaseUrl, postgresReachable } from '../helpers/database.js';
 import { makeTempDir } from '../helpers/harness.js';
 
 // VQL `text` `fts`: the same cases on the embedded SQLite database (FTS5) and on PostgreSQL (tsvector).
@@ -76,29 +76,6 @@ if (reachable) {
   });
 } else {
   console.warn('search text: PostgreSQL for the tests does not answer; only SQLite is tested');
-}
-
-function datasetRow(id: string): DatasetRow {
-  return {
-    id,
-    display_name: id,
-    description: '',
-    source_type: 'upload',
-    owned_by: 'u1',
-    created_at: NOW,
-    updated_at: NOW,
-    status: 'READY',
-    progress: 0,
-    n_images: 0,
-    n_videos: 0,
-    n_video_frames: 0,
-    n_objects: 0,
-    n_failed: 0,
-    fatal_error_msg: null,
-    source_dataset_id: null,
-    embedding_config: null,
-    is_hidden: 0,
-  };
 }
 
 describe.each(engines)('full-text search on $name', (engine) => {

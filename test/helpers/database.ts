@@ -1,5 +1,6 @@
 import crypto from 'node:crypto';
 import pg from 'pg';
+import type { DatasetRow } from '../../src/db/datasets.repository.js';
 
 /** The server the PostgreSQL tests use; this connection only creates and drops their databases. */
 export function testPostgresAdminUrl(): string {
@@ -85,5 +86,29 @@ export async function freshTestDatabaseUrl(options: { linguisticCollation?: bool
         }
       });
     },
+  };
+}
+
+/** A READY dataset row as repository tests insert it directly. */
+export function datasetRow(id: string, displayName = id, at = '2024-05-01T12:00:00.000Z'): DatasetRow {
+  return {
+    id,
+    display_name: displayName,
+    description: '',
+    source_type: 'upload',
+    owned_by: 'u1',
+    created_at: at,
+    updated_at: at,
+    status: 'READY',
+    progress: 0,
+    n_images: 0,
+    n_videos: 0,
+    n_video_frames: 0,
+    n_objects: 0,
+    n_failed: 0,
+    fatal_error_msg: null,
+    source_dataset_id: null,
+    embedding_config: null,
+    is_hidden: 0,
   };
 }

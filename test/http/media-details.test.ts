@@ -19,6 +19,8 @@ interface MediaDetails {
   issues: { issue_type: string; confidence: number; duplicate_group_id: string | null; duplicate_threshold: number | null }[];
   clusters: { level: number; cluster_id: string }[];
   quality: Record<string, number | null>;
+  labels: { name: string; source: string; confidence: number | null }[];
+  caption: string | null;
 }
 
 interface Groups {
@@ -161,5 +163,25 @@ describe('media details, issue summary and duplicate groups', () => {
     const filtered = (await (await get(`/api/v1/explore/${datasetId}?sort_by=uniqueness&vql=${vql}`)).json()) as { clusters: { previews: { media_id: string }[] }[] };
     const names = new Map([...ids].map(([name, mediaId]) => [mediaId, name]));
     for (const c of filtered.clusters) for (const p of c.previews) expect(names.get(p.media_id)).toMatch(/^distinct_/);
+  });
+
+  it("answers the media's labels and caption (none until set)", async () => {
+    const url = `/api/v1/dataset/${datasetId}/media/${id('distinct_1.png')}`;
+    expect((await get(url)).json()).toMatchObject({ labels: [], caption: null });
+    await t.container.db
+      .insertInto('media_labels')
+      .values([
+        { id: crypto.randomUUID(), dataset_id: datasetId, media_id: id('distinct_1.png'), label: 'tree', source: 'Model', confidence: 0.75, import_id: null, created_at: new Date().toISOString() },
+        { id: crypto.randomUUID(), dataset_id: datasetId, media_id: id('distinct_1.png'), label: 'cat', source: 'User', confidence: null, import_id: null, created_at: new Date().toISOString() },
+      ])
+      .execute();
+    const put = await t.app.inject({ method: 'PUT', url: `${url}/caption`, headers: await owner.headers(), payload: { caption: 'a cat under a tree' } });
+    expect(put.statusCode, put.body).toBe(200);
+    const body = (await get(url)).json() as MediaDetails;
+    expect(body.labels).toEqual([
+      { name: 'cat', source: 'User', confidence: null },
+      { name: 'tree', source: 'Model', confidence: 0.75 },
+    ]);
+    expect(body.caption).toBe('a cat under a tree');
   });
 });

@@ -1,7 +1,8 @@
 /**
  * The web UI in a real Chromium against a real `vizdex serve` on loopback: sign up, upload a folder,
  * watch it index, find the known duplicate pair, search by an uploaded image, share with a second
- * user, export and download. Screenshots of the main pages go to test-results/ui/.
+ * user, export and download, import annotations and browse labels, objects and captions.
+ * Screenshots of the main pages go to test-results/ui/.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -242,6 +243,13 @@ describe('web UI in Chromium', () => {
       const addMedia = viewer.getByRole('button', { name: 'Add media' });
       expect(await addMedia.isDisabled()).toBe(true);
       expect(await addMedia.getAttribute('title')).toContain('yours is viewer');
+      const importAnnotations = viewer.getByRole('button', { name: 'Import annotations' });
+      expect(await importAnnotations.isDisabled()).toBe(true);
+      expect(await importAnnotations.getAttribute('title')).toContain('yours is viewer');
+      // The caption is read-only for a viewer.
+      await viewer.getByTestId('tile').first().getByRole('link').first().click();
+      await viewer.getByTestId('caption').waitFor();
+      expect(await viewer.getByTestId('caption').getByRole('button').count()).toBe(0);
     } finally {
       await other.close();
     }
@@ -290,6 +298,75 @@ describe('web UI in Chromium', () => {
     expect(await page.getByText(/Frame at \d+:\d\d\.\d of clip\.mp4/).count()).toBe(1);
     await expect.poll(() => page.getByTestId('frame-video').evaluate((v) => (v as unknown as { readyState: number }).readyState)).toBeGreaterThan(0);
     await shot(page, '10-video-frame');
+  });
+
+  it('imports labels and a box, filters by label, shows the object, captions a media and exports COCO', async () => {
+    const csv = path.join(work, 'labels.csv');
+    fs.writeFileSync(
+      csv,
+      ['file_name,label,x,y,w,h', 'pair_original.jpg,car,,,,', 'pair_copy.jpg,car,,,,', 'added_1.png,tree,,,,', 'pair_original.jpg,wheel,100,120,200,150', 'missing.jpg,car,,,,', ''].join('\n'),
+    );
+    await page.goto(`${server.url}/dataset/${datasetId}/data`);
+    const status = page.getByTestId('status');
+    await expect.poll(() => status.textContent()).toBe('READY');
+    await page.getByRole('button', { name: 'Import annotations' }).click();
+    const dialog = page.getByRole('dialog');
+    await dialog.getByLabel('Annotation file').setInputFiles(csv);
+    await dialog.getByLabel('Format').selectOption('csv');
+    await dialog.getByRole('button', { name: 'Import', exact: true }).click();
+    const counts = dialog.getByTestId('import-counts');
+    await counts.waitFor({ timeout: 30_000 });
+    expect(await counts.textContent()).toBe('Rows5Image labels3Objects1Captions0Unmatched1Invalid0');
+    expect(await dialog.getByTestId('import-problems').textContent()).toContain('missing.jpg');
+    expect(await dialog.getByTestId('import-report').getByRole('status').textContent()).toContain('1 unmatched');
+    await shot(page, '11-import-annotations');
+    await dialog.getByRole('button', { name: 'Close', exact: true }).click();
+    // The box waits for a reindex to be cut out.
+    await expect.poll(() => status.textContent(), { timeout: 30_000 }).toBe('PARTIAL INDEX');
+    await page.getByRole('button', { name: 'Reindex' }).click();
+    await expect.poll(() => status.textContent(), { timeout: 60_000 }).toBe('READY');
+
+    // The label filter (from exploration_metadata) drives explore's labels= and lives in the URL.
+    const labels = page.getByTestId('label-filter');
+    await labels.getByRole('checkbox', { name: /^tree\b/ }).check();
+    await expect.poll(() => page.url()).toContain('labels=tree');
+    await expect.poll(() => gridFileNames(page)).toEqual(['added_1.png']);
+    await labels.getByRole('checkbox', { name: /^tree\b/ }).uncheck();
+    await labels.getByRole('checkbox', { name: /^car\b/ }).check();
+    await expect.poll(() => gridFileNames(page)).toEqual(['pair_copy.jpg', 'pair_original.jpg']);
+    expect(await page.getByTestId('tile-labels').first().textContent()).toContain('car');
+    await labels.getByRole('checkbox', { name: /^car\b/ }).uncheck();
+
+    // Objects: the crop as the tile, its media link opening the parent image.
+    await page.getByRole('radio', { name: /^Objects/ }).check();
+    await expect.poll(() => page.url()).toContain('entity_type=OBJECTS');
+    await expect.poll(() => gridFileNames(page)).toEqual(['pair_original.jpg']);
+    const tile = page.getByTestId('tile').first();
+    expect(await tile.getAttribute('data-type')).toBe('OBJECT');
+    await expect.poll(() => tile.locator('img').first().evaluate((img) => (img as unknown as { complete: boolean; naturalWidth: number }).naturalWidth)).toBeGreaterThan(0);
+    await shot(page, '12-objects');
+    await tile.getByRole('link').first().click();
+    await page.getByRole('heading', { name: 'pair_original.jpg' }).waitFor();
+    expect(await page.getByTestId('labels').textContent()).toContain('car');
+
+    // The caption, set by the owner in the media view, stays.
+    await page.getByRole('button', { name: 'Add a caption' }).click();
+    await page.getByLabel('Caption text').fill('two red cars parked by a wall');
+    await page.getByRole('button', { name: 'Save caption' }).click();
+    await expect.poll(() => page.getByTestId('caption-text').textContent()).toBe('two red cars parked by a wall');
+    await page.reload();
+    await expect.poll(() => page.getByTestId('caption-text').textContent()).toBe('two red cars parked by a wall');
+    await shot(page, '13-media-caption');
+
+    // COCO export: the labelled images only.
+    await page.goto(`${server.url}/dataset/${datasetId}/data`);
+    await page.getByRole('button', { name: 'Export' }).click();
+    await page.getByRole('dialog').getByLabel('COCO (annotations.json)').check();
+    expect(await page.getByRole('dialog').textContent()).toContain('Labelled images only');
+    const zip = await exportAndDownload(page, 'coco');
+    const coco = JSON.parse(zip.get('annotations.json')!.toString('utf8')) as { images: { file_name: string }[]; annotations: unknown[] };
+    expect(coco.images.map((i) => path.basename(i.file_name)).sort()).toEqual(['added_1.png', 'pair_copy.jpg', 'pair_original.jpg']);
+    expect(coco.annotations).toHaveLength(1);
   });
 
   it('creates and revokes an API key (secret shown once, working snippet), deletes the dataset, logs out', async () => {

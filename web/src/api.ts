@@ -213,11 +213,17 @@ export interface ApiKey {
 }
 
 export interface Preview {
+  /** IMAGE, VIDEO_FRAME, VIDEO or OBJECT. */
   type: string;
   media_id: string;
+  /** An object's: its parent image's file. */
   media_uri: string;
+  /** An object's: its crop. */
   media_thumb_uri: string;
   file_name: string;
+  caption?: string | null;
+  /** An object's box on its image, [x, y, width, height] in pixels. */
+  bounding_box?: number[] | null;
   relevance_score: number | null;
   width: number | null;
   height: number | null;
@@ -227,8 +233,12 @@ export interface Cluster {
   cluster_id: string;
   n_images: number;
   n_videos: number;
+  n_objects?: number;
   relevance_score: number | null;
   previews: Preview[];
+  /** Labels and captions of the previewed media. */
+  labels?: string[];
+  captions?: string[];
 }
 
 export interface ExploreResult {
@@ -236,13 +246,25 @@ export interface ExploreResult {
   metadata: { total_clusters?: number; has_more?: boolean; [key: string]: unknown };
 }
 
+export type EntityType = 'IMAGES' | 'OBJECTS';
+
 export interface ExploreParams {
+  entity_type?: EntityType;
   threshold: number;
   page_number: number;
   vql?: string;
   sort_by?: 'size' | 'uniqueness';
   anchor_media_id?: string;
   anchor_type?: 'MEDIA' | 'UPLOAD';
+  /** Comma-separated label names: media carrying any of them. */
+  labels?: string;
+}
+
+export interface ExplorationMetadata {
+  dataset_name: string;
+  clusters_count: number;
+  media_count: number;
+  labels?: { name: string; count: number }[];
 }
 
 export interface IssueSummary {
@@ -274,7 +296,31 @@ export interface MediaDetails {
   nn_similarity: number | null;
   issues: { issue_type: string; confidence: number; duplicate_group_id: string | null; duplicate_threshold: number | null }[];
   clusters: { level: number; cluster_id: string }[];
+  labels?: { name: string; source: string; confidence: number | null }[];
+  caption?: string | null;
 }
+
+export type AnnotationFormat = 'coco' | 'yolo' | 'csv' | 'parquet';
+export type LabelSource = 'User' | 'Model' | 'Visual Layer';
+
+/** What an annotation import applied, and the rows it could not use. */
+export interface AnnotationReport {
+  annotation_import_id: string;
+  status: 'PENDING' | 'COMPLETED' | 'FAILED';
+  file_name: string;
+  format: AnnotationFormat;
+  n_rows: number;
+  n_image_labels: number;
+  n_objects: number;
+  n_captions: number;
+  n_unmatched: number;
+  n_invalid: number;
+  problems: { location: string; file_name: string | null; reason: string }[];
+  problems_truncated: boolean;
+  error: string | null;
+}
+
+export type ExportFormat = 'json' | 'parquet' | 'coco';
 
 export interface GroupMember {
   media_id: string;
@@ -358,14 +404,22 @@ export const api = {
   reindex: (id: string) => request<void>('POST', `/dataset/${id}/reindex`),
 
   explore: (id: string, params: ExploreParams, signal?: AbortSignal) => request<ExploreResult>('GET', `/explore/${id}`, { query: { ...params }, signal }),
-  explorationMetadata: (id: string, signal?: AbortSignal) =>
-    request<{ dataset_name: string; clusters_count: number; media_count: number }>('GET', `/explore/${id}/exploration_metadata`, { signal }),
+  explorationMetadata: (id: string, signal?: AbortSignal) => request<ExplorationMetadata>('GET', `/explore/${id}/exploration_metadata`, { signal }),
   issuesSummary: (id: string, duplicateThreshold: number, signal?: AbortSignal) =>
     request<IssueSummary>('GET', `/dataset/${id}/issues_summary`, { query: { duplicate_threshold: duplicateThreshold }, signal }),
   duplicateGroups: (id: string, threshold: number, page: number, pageSize: number, signal?: AbortSignal) =>
     request<DuplicateGroups>('GET', `/dataset/${id}/duplicate_groups`, { query: { threshold, page_number: page, page_size: pageSize }, signal }),
   media: (id: string, mediaId: string, signal?: AbortSignal) => request<MediaDetails>('GET', `/dataset/${id}/media/${mediaId}`, { signal }),
   duplicatesOf: (id: string, mediaId: string, signal?: AbortSignal) => request<string[]>('GET', `/dataset/${id}/media/${mediaId}/duplicates`, { signal }),
+  setCaption: (id: string, mediaId: string, caption: string | null) =>
+    request<{ media_id: string; caption: string | null }>('PUT', `/dataset/${id}/media/${mediaId}/caption`, { json: { caption } }),
+  importAnnotations: (id: string, file: File, options: { format?: AnnotationFormat; source: LabelSource }) => {
+    const form = new FormData();
+    if (options.format) form.set('format', options.format);
+    form.set('source', options.source);
+    form.set('file', file, file.name);
+    return request<AnnotationReport>('POST', `/dataset/${id}/annotations`, { form, timeoutMs: 600_000 });
+  },
   searchByImage: (id: string, file: File) => {
     const form = new FormData();
     form.set('file', file);
@@ -378,11 +432,11 @@ export const api = {
 
   tasks: (id: string, signal?: AbortSignal) => request<{ tasks: Task[] }>('GET', '/tasks', { query: { dataset_id: id, page_size: 5 }, signal }),
 
-  exportAll: (id: string, options: { fileName: string; format: 'json' | 'parquet'; includeImages: boolean }) =>
+  exportAll: (id: string, options: { fileName: string; format: ExportFormat; includeImages: boolean }) =>
     request<{ id: string }>('GET', `/dataset/${id}/export_context_async`, {
       query: { file_name: options.fileName, export_format: options.format, include_images: options.includeImages },
     }),
-  exportSelection: (id: string, selection: SelectionItem[], options: { fileName: string; format: 'json' | 'parquet'; includeImages: boolean }) =>
+  exportSelection: (id: string, selection: SelectionItem[], options: { fileName: string; format: ExportFormat; includeImages: boolean }) =>
     request<{ id: string }>('POST', `/dataset/${id}/export_entities_async`, {
       query: { file_name: options.fileName, export_format: options.format, include_images: options.includeImages },
       json: { media_selection: selection },

@@ -45,6 +45,15 @@ export const blockers = {
     if (dataset.status_new !== 'PARTIAL INDEX') return `Reindex is possible only in PARTIAL INDEX (after adding media); the dataset is ${dataset.status_new}.`;
     return null;
   },
+  importAnnotations(dataset: Dataset): string | null {
+    if (!atLeast(dataset.role, 'editor')) return `Importing annotations needs the editor or owner role; yours is ${dataset.role}.`;
+    if (!['DRAFT', 'READY', 'PARTIAL INDEX'].includes(dataset.status_new)) return `Annotations can be imported only when the dataset is DRAFT, READY or PARTIAL INDEX and no operation runs; it is ${dataset.status_new}.`;
+    return null;
+  },
+  editCaption(dataset: Dataset): string | null {
+    if (!atLeast(dataset.role, 'editor')) return `Editing captions needs the editor or owner role; yours is ${dataset.role}.`;
+    return null;
+  },
   export(dataset: Dataset): string | null {
     if (dataset.status_new !== 'READY') return `Export needs a READY dataset; it is ${dataset.status_new}.`;
     return null;

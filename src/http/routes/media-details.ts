@@ -53,6 +53,10 @@ const MediaDetails = Type.Object({
     }),
   ),
   clusters: Type.Array(Type.Object({ level: Type.Integer(), cluster_id: Type.String() })),
+  labels: Type.Array(Type.Object({ name: Type.String(), source: Type.String({ description: 'User, Model or Visual Layer' }), confidence: Nullable(Type.Number()) }), {
+    description: "The media's own labels (an object's: its class)",
+  }),
+  caption: Nullable(Type.String()),
 });
 
 const GroupMember = Type.Object({
@@ -77,7 +81,7 @@ export const mediaDetailsRoutes: FastifyPluginAsyncTypebox<{ mediaDetails: Media
       config: { datasetRole: 'viewer' },
       schema: {
         tags,
-        summary: 'One media item: file name, dimensions, type, video and timestamp of a frame, quality, issues, uniqueness, clusters',
+        summary: 'One media item: file name, dimensions, type, video and timestamp of a frame, quality, issues, uniqueness, clusters, labels, caption',
         params: MediaParams,
         response: { 200: MediaDetails },
       },

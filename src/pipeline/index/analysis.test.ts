@@ -2,21 +2,11 @@ import { describe, expect, it } from 'vitest';
 import { calibrateSimilarity, DUPLICATE_THRESHOLDS } from '../../domain/similarity.js';
 import { analyzeDataset, type DatasetAnalysis } from './analysis.js';
 import { VectorIndex } from './vector-index.js';
+import { seededRandom } from '../../../test/fixtures/random.js';
 
 // ---- synthetic data -------------------------------------------------------------------------
 
-function rng(seed: number) {
-  let s = seed >>> 0;
-  const uniform = () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-  const gaussian = () => Math.sqrt(-2 * Math.log(1 - uniform())) * Math.cos(2 * Math.PI * uniform());
-  return { uniform, gaussian };
-}
+const rng = seededRandom;
 
 function normalize(v: Float64Array): Float64Array {
   let s = 0;

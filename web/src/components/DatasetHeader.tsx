@@ -5,6 +5,7 @@ import { messageOf, useAsync, usePolling, type AsyncState } from '../hooks';
 import { Link } from '../router';
 import { AddMediaDialog } from './AddMediaDialog';
 import { ExportDialog } from './ExportDialog';
+import { ImportAnnotationsDialog } from './ImportAnnotationsDialog';
 import { ShareDialog } from './ShareDialog';
 import { ErrorBanner, GuardedButton, ProgressBar, StatusBadge } from './ui';
 
@@ -20,7 +21,7 @@ type Tab = 'data' | 'duplicates' | 'media';
 
 /** Name, status and progress, the page tabs, and the actions (each disabled with its reason when the state forbids it). */
 export function DatasetHeader({ dataset, tab, onChanged }: { dataset: Dataset; tab: Tab; onChanged: () => void }) {
-  const [dialog, setDialog] = useState<'share' | 'export' | 'add' | null>(null);
+  const [dialog, setDialog] = useState<'share' | 'export' | 'add' | 'annotations' | null>(null);
   const [error, setError] = useState<string | null>(null);
   const [reindexing, setReindexing] = useState(false);
   const tasks = useAsync((signal) => api.tasks(dataset.id, signal), [dataset.id, dataset.status_new]);
@@ -42,6 +43,7 @@ export function DatasetHeader({ dataset, tab, onChanged }: { dataset: Dataset; t
   const reasons = [
     ['Add media', blockers.addMedia(dataset)],
     ['Reindex', blockers.reindex(dataset)],
+    ['Import annotations', blockers.importAnnotations(dataset)],
     ['Export', blockers.export(dataset)],
   ].filter(([, r]) => r !== null) as [string, string][];
 
@@ -81,6 +83,9 @@ export function DatasetHeader({ dataset, tab, onChanged }: { dataset: Dataset; t
           <GuardedButton reason={reindexing ? 'Starting…' : blockers.reindex(dataset)} onClick={reindex}>
             Reindex
           </GuardedButton>
+          <GuardedButton reason={blockers.importAnnotations(dataset)} onClick={() => setDialog('annotations')}>
+            Import annotations
+          </GuardedButton>
         </div>
       </div>
       {BUSY.has(dataset.status_new) && (
@@ -110,6 +115,7 @@ export function DatasetHeader({ dataset, tab, onChanged }: { dataset: Dataset; t
       <ErrorBanner error={error} onDismiss={() => setError(null)} />
       {dialog === 'share' && <ShareDialog dataset={dataset} onClose={() => setDialog(null)} />}
       {dialog === 'export' && <ExportDialog dataset={dataset} onClose={() => setDialog(null)} />}
+      {dialog === 'annotations' && <ImportAnnotationsDialog dataset={dataset} onClose={() => setDialog(null)} onImported={onChanged} />}
       {dialog === 'add' && (
         <AddMediaDialog
           dataset={dataset}

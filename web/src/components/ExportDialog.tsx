@@ -1,5 +1,5 @@
 import { useEffect, useRef, useState } from 'react';
-import { api, type Dataset, type ExportStatus, type SelectionItem } from '../api';
+import { api, type Dataset, type ExportFormat, type ExportStatus, type SelectionItem } from '../api';
 import { blockers } from '../format';
 import { messageOf } from '../hooks';
 import { Dialog, ErrorBanner, ProgressBar } from './ui';
@@ -13,9 +13,9 @@ export interface ExportSelection {
 
 const POLL_MS = 1000;
 
-/** Export the dataset (or a selection): json/parquet, images or not; progress; download link. */
+/** Export the dataset (or a selection): json/parquet/COCO, images or not; progress; download link. */
 export function ExportDialog({ dataset, selection, onClose }: { dataset: Dataset; selection?: ExportSelection; onClose: () => void }) {
-  const [format, setFormat] = useState<'json' | 'parquet'>('json');
+  const [format, setFormat] = useState<ExportFormat>('json');
   const [includeImages, setIncludeImages] = useState(false);
   const [fileName, setFileName] = useState(`${dataset.display_name.replace(/[^\w.-]+/g, '_') || 'dataset'}_export.zip`);
   const [phase, setPhase] = useState<'idle' | 'starting' | 'running' | 'done'>('idle');
@@ -81,6 +81,10 @@ export function ExportDialog({ dataset, selection, onClose }: { dataset: Dataset
         <label className="inline">
           <input type="radio" name="format" value="parquet" checked={format === 'parquet'} onChange={() => setFormat('parquet')} /> Parquet (metadata.parquet)
         </label>
+        <label className="inline">
+          <input type="radio" name="format" value="coco" checked={format === 'coco'} onChange={() => setFormat('coco')} /> COCO (annotations.json)
+        </label>
+        {format === 'coco' && <p className="hint">Labelled images only (at least one label or box); image-level labels go under <code>image_labels</code>.</p>}
       </fieldset>
       <label className="inline">
         <input type="checkbox" name="include_images" checked={includeImages} disabled={running} onChange={(e) => setIncludeImages(e.target.checked)} /> Include the images

@@ -1,17 +1,19 @@
 import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
-import { api, type Cluster, type Dataset, type ExploreParams, type Preview } from '../api';
+import { api, type Cluster, type Dataset, type EntityType, type ExplorationMetadata, type ExploreParams, type IssueSummary, type Preview } from '../api';
 import { DatasetHeader, useDataset } from '../components/DatasetHeader';
 import { VirtualGrid } from '../components/VirtualGrid';
 import { Dialog, ErrorBanner, Spinner } from '../components/ui';
 import { BUSY, blockers, plural } from '../format';
-import { messageOf, useAsync, useDebounced } from '../hooks';
+import { messageOf, useAsync, useDebounced, type AsyncState } from '../hooks';
 import { Link, navigate, setQuery, useLocation } from '../router';
 
-export const ISSUES = ['duplicates', 'outliers', 'blur', 'dark', 'bright'] as const;
+export const ISSUES = ['duplicates', 'outliers', 'blur', 'dark', 'bright', 'mislabels'] as const;
 export type Issue = (typeof ISSUES)[number];
+/** Issues every dataset has; mislabels only once the summary lists them (the dataset has labels). */
+const ALWAYS: ReadonlySet<Issue> = new Set(['duplicates', 'outliers', 'blur', 'dark', 'bright']);
 /** The near-duplicate levels every dataset has (calibrated similarity; 0.96 = "the same picture"). */
 export const DUPLICATE_LEVELS = [0.96, 0.97, 0.98, 0.985, 0.99, 0.995, 0.999, 1.0];
-const ISSUE_LABEL: Record<Issue, string> = { duplicates: 'Duplicates', outliers: 'Outliers', blur: 'Blurry', dark: 'Dark', bright: 'Bright' };
+const ISSUE_LABEL: Record<Issue, string> = { duplicates: 'Duplicates', outliers: 'Outliers', blur: 'Blurry', dark: 'Dark', bright: 'Bright', mislabels: 'Mislabels' };
 
 const ROW_HEIGHT = 252;
 const MIN_COLUMN = 190;
@@ -26,6 +28,9 @@ interface View {
   sort: 'size' | 'uniqueness';
   anchor: string | null;
   anchorType: 'MEDIA' | 'UPLOAD';
+  /** Media carrying any of these labels (none: no filter). */
+  labels: string[];
+  entity: EntityType;
 }
 
 function viewOf(search: URLSearchParams): View {
@@ -40,6 +45,8 @@ function viewOf(search: URLSearchParams): View {
     sort: search.get('sort') === 'uniqueness' ? 'uniqueness' : 'size',
     anchor: search.get('anchor'),
     anchorType: search.get('anchor_type') === 'UPLOAD' ? 'UPLOAD' : 'MEDIA',
+    labels: (search.get('labels') ?? '').split(',').filter(Boolean),
+    entity: search.get('entity_type') === 'OBJECTS' ? 'OBJECTS' : 'IMAGES',
   };
 }
 
@@ -49,6 +56,8 @@ function exploreParams(view: View, q: string): Omit<ExploreParams, 'page_number'
   else if (view.issue) vql.push({ issues: { op: 'issue', value: view.issue, mode: 'in' } });
   if (q.trim()) vql.push({ text: { op: 'fts', value: q.trim() } });
   return {
+    entity_type: view.entity === 'OBJECTS' ? 'OBJECTS' : undefined,
+    labels: view.labels.length ? view.labels.join(',') : undefined,
     threshold: view.level,
     vql: vql.length ? JSON.stringify(vql) : undefined,
     sort_by: view.anchor ? undefined : view.sort,
@@ -67,6 +76,8 @@ interface Pages {
 /** Pages already seen, so coming back from a media page restores the grid and its scroll position. */
 const pageCache = new Map<string, { pages: Pages; scrollTop: number }>();
 const CACHED_VIEWS = 8;
+/** Annotation imports made from this page, by dataset: part of the grid's version (labels change, the dataset may not). */
+const annotationImports = new Map<string, number>();
 /** Object URLs of uploaded query images, by anchor id (to show what was searched for). */
 export const uploadedAnchors = new Map<string, { url: string; name: string }>();
 
@@ -175,9 +186,25 @@ function DatasetExplorer({ dataset, reload, pollError }: { dataset: Dataset; rel
   useEffect(() => setText(view.q), [view.q]);
 
   const browsable = BROWSABLE.has(dataset.status_new);
-  const params = useMemo(() => exploreParams(view, view.q), [view.level, view.issue, view.similarity, view.q, view.sort, view.anchor, view.anchorType]);
+  const labelKey = view.labels.join(',');
+  const params = useMemo(
+    () => exploreParams(view, view.q),
+    [view.level, view.issue, view.similarity, view.q, view.sort, view.anchor, view.anchorType, labelKey, view.entity],
+  );
+  // Annotations imported here change labels without changing the dataset: they count as a new version too.
+  const [annotated, setAnnotated] = useState(() => annotationImports.get(dataset.id) ?? 0);
+  const changed = () => {
+    annotationImports.set(dataset.id, annotated + 1);
+    setAnnotated(annotated + 1);
+    reload();
+  };
+  const version = `${datasetVersion(dataset)}|${annotated}`;
   // A dataset that changes (indexing ends, media added) starts the grid afresh.
-  const grid = useClusterPages(dataset.id, params, browsable, datasetVersion(dataset));
+  const grid = useClusterPages(dataset.id, params, browsable, version);
+  const facts = useFacts(dataset, view.similarity, version);
+  const issues = ISSUES.filter((issue) => ALWAYS.has(issue) || view.issue === issue || facts.summary.data?.issues.some((i) => i.issue_type === issue));
+  const labels = facts.meta.data?.labels ?? [];
+  const showObjects = dataset.n_objects > 0 || view.entity === 'OBJECTS';
   const [openCluster, setOpenCluster] = useState<Cluster | null>(null);
   const [searchError, setSearchError] = useState<string | null>(null);
   const [searching, setSearching] = useState(false);
@@ -199,13 +226,26 @@ function DatasetExplorer({ dataset, reload, pollError }: { dataset: Dataset; rel
   const shown = grid.pages.clusters.length;
   return (
     <div className="dataset-page">
-      <DatasetHeader dataset={dataset} tab="data" onChanged={reload} />
+      <DatasetHeader dataset={dataset} tab="data" onChanged={changed} />
       <ErrorBanner error={pollError && `Refreshing the dataset failed: ${pollError}`} />
       <div className="dataset-layout">
         <aside className="sidebar" aria-label="Filters">
-          <Summary dataset={dataset} view={view} />
+          <Summary dataset={dataset} view={view} facts={facts} issues={issues} />
           <section className="panel">
             <h3>Filters</h3>
+            {showObjects && (
+              <fieldset className="entity-switch">
+                <legend>Show</legend>
+                <label className="inline">
+                  <input type="radio" name="entity_type" checked={view.entity === 'IMAGES'} onChange={() => setQuery({ entity_type: null })} /> Images
+                </label>
+                <label className="inline">
+                  <input type="radio" name="entity_type" checked={view.entity === 'OBJECTS'} onChange={() => setQuery({ entity_type: 'OBJECTS' })} /> Objects
+                  <span className="muted small-text">({dataset.n_objects.toLocaleString()})</span>
+                </label>
+              </fieldset>
+            )}
+            {(labels.length > 0 || view.labels.length > 0) && <LabelFilter labels={labels} selected={view.labels} />}
             <label>
               File name
               <input type="search" name="q" value={text} placeholder="Search file names" onChange={(e) => setText(e.target.value)} />
@@ -215,7 +255,7 @@ function DatasetExplorer({ dataset, reload, pollError }: { dataset: Dataset; rel
               <label className="inline">
                 <input type="radio" name="issue" checked={view.issue === null} onChange={() => setQuery({ issue: null })} /> All media
               </label>
-              {ISSUES.map((issue) => (
+              {issues.map((issue) => (
                 <label key={issue} className="inline">
                   <input type="radio" name="issue" value={issue} checked={view.issue === issue} onChange={() => setQuery({ issue })} /> {ISSUE_LABEL[issue]}
                 </label>
@@ -270,7 +310,7 @@ function DatasetExplorer({ dataset, reload, pollError }: { dataset: Dataset; rel
               />
             </label>
             <ErrorBanner error={searchError} onDismiss={() => setSearchError(null)} />
-            {(view.issue || view.q || view.anchor || view.level || view.sort !== 'size') && (
+            {(view.issue || view.q || view.anchor || view.level || view.sort !== 'size' || view.labels.length > 0 || view.entity !== 'IMAGES') && (
               <button type="button" className="link" onClick={() => navigate(`/dataset/${dataset.id}/data`)}>
                 Clear filters
               </button>
@@ -289,6 +329,8 @@ function DatasetExplorer({ dataset, reload, pollError }: { dataset: Dataset; rel
                   : view.anchor
                     ? `${plural(shown, 'cluster')}, nearest first`
                     : plural(shown, 'cluster')}
+                {view.entity === 'OBJECTS' && ' · objects'}
+                {view.labels.length > 0 && ` · labelled ${view.labels.join(' or ')}`}
                 {view.sort === 'uniqueness' && !view.anchor && ' · most unique first'}
               </div>
               <VirtualGrid
@@ -348,11 +390,47 @@ function AnchorBanner({ datasetId, anchor, type }: { datasetId: string; anchor: 
   );
 }
 
-function Summary({ dataset, view }: { dataset: Dataset; view: View }) {
+interface Facts {
+  summary: AsyncState<IssueSummary | null>;
+  meta: AsyncState<ExplorationMetadata | null>;
+}
+
+/** The issue summary and the exploration metadata (clusters, labels) of a browsable dataset. */
+function useFacts(dataset: Dataset, similarity: number, version: string): Facts {
   const browsable = BROWSABLE.has(dataset.status_new);
-  const key = `${dataset.id}|${datasetVersion(dataset)}`;
-  const summary = useAsync((signal) => (browsable ? api.issuesSummary(dataset.id, view.similarity, signal) : Promise.resolve(null)), [key, view.similarity]);
+  const key = `${dataset.id}|${version}`;
+  const summary = useAsync((signal) => (browsable ? api.issuesSummary(dataset.id, similarity, signal) : Promise.resolve(null)), [key, similarity]);
   const meta = useAsync((signal) => (browsable ? api.explorationMetadata(dataset.id, signal) : Promise.resolve(null)), [key]);
+  return { summary, meta };
+}
+
+/** The dataset's labels as checkboxes (most used first, as the API lists them): media carrying any of those checked. */
+function LabelFilter({ labels, selected }: { labels: { name: string; count: number }[]; selected: string[] }) {
+  const known = new Set(labels.map((l) => l.name));
+  // A label in the URL that the dataset no longer has stays listed, so it can be unchecked.
+  const all = [...labels, ...selected.filter((name) => !known.has(name)).map((name) => ({ name, count: 0 }))];
+  const toggle = (name: string, on: boolean) => {
+    const next = on ? [...selected, name] : selected.filter((n) => n !== name);
+    setQuery({ labels: next.join(',') || null });
+  };
+  return (
+    <fieldset className="label-filter" data-testid="label-filter">
+      <legend>Labels{selected.length > 0 && <span className="muted small-text"> (any of {selected.length})</span>}</legend>
+      <div className="label-list">
+        {all.map((l) => (
+          <label key={l.name} className="inline">
+            <input type="checkbox" name="labels" value={l.name} checked={selected.includes(l.name)} onChange={(e) => toggle(l.name, e.target.checked)} />
+            <span className="label-name">{l.name}</span>
+            <span className="muted small-text">{l.count.toLocaleString()}</span>
+          </label>
+        ))}
+      </div>
+    </fieldset>
+  );
+}
+
+function Summary({ dataset, view, facts, issues }: { dataset: Dataset; view: View; facts: Facts; issues: readonly Issue[] }) {
+  const { summary, meta } = facts;
   const [showFailed, setShowFailed] = useState(false);
   const counts = new Map(summary.data?.issues.map((i) => [i.issue_type, i.count]) ?? []);
   return (
@@ -364,7 +442,19 @@ function Summary({ dataset, view }: { dataset: Dataset; view: View }) {
         <dd>{summary.data?.media_count.toLocaleString() ?? '—'}</dd>
         <dt>Clusters</dt>
         <dd>{meta.data?.clusters_count.toLocaleString() ?? '—'}</dd>
-        {ISSUES.map((issue) => (
+        {dataset.n_objects > 0 && (
+          <>
+            <dt>Objects</dt>
+            <dd>{dataset.n_objects.toLocaleString()}</dd>
+          </>
+        )}
+        {(meta.data?.labels?.length ?? 0) > 0 && (
+          <>
+            <dt>Labels</dt>
+            <dd>{meta.data!.labels!.length.toLocaleString()}</dd>
+          </>
+        )}
+        {issues.map((issue) => (
           <SummaryIssue key={issue} issue={issue} count={counts.get(issue)} active={view.issue === issue} groups={issue === 'duplicates' ? summary.data?.duplicate_groups : undefined} />
         ))}
         {dataset.n_failed_files > 0 && (
@@ -417,23 +507,34 @@ function FailedFilesDialog({ datasetId, onClose }: { datasetId: string; onClose:
   );
 }
 
-const mediaPath = (datasetId: string, p: Preview) => `/dataset/${datasetId}/data/image/${p.media_id}`;
+/** An object's parent image, from its `media_uri` (…/media/{parent}/file). */
+const parentOf = (p: Preview) => (p.type === 'OBJECT' ? (/\/media\/([^/]+)\/file$/.exec(p.media_uri)?.[1] ?? null) : null);
+/** The media page of a preview; an object's is its image's. */
+const mediaPath = (datasetId: string, p: Preview) => `/dataset/${datasetId}/data/image/${parentOf(p) ?? p.media_id}`;
+
+/** A preview's tooltip: its name, what it is, and the caption. */
+function titleOf(p: Preview): string {
+  const box = p.bounding_box ? ` (object at ${p.bounding_box.map((v) => Math.round(v)).join(', ')})` : '';
+  return `${p.file_name}${box}${p.caption ? `\n“${p.caption}”` : ''}`;
+}
 
 function ClusterTile({ cluster, datasetId, onOpen }: { cluster: Cluster; datasetId: string; onOpen: () => void }) {
   const [first, ...rest] = cluster.previews;
   if (!first) return null;
-  const members = Math.max(cluster.previews.length, cluster.n_images);
+  const members = Math.max(cluster.previews.length, cluster.n_images + (cluster.n_objects ?? 0));
   const similarity = first.relevance_score === null ? null : 1 - first.relevance_score;
+  const labels = cluster.labels ?? [];
   return (
-    <div className="tile" data-testid="tile" data-file-name={first.file_name}>
-      <Link to={mediaPath(datasetId, first)} className="tile-main" title={first.file_name}>
+    <div className="tile" data-testid="tile" data-file-name={first.file_name} data-type={first.type}>
+      <Link to={mediaPath(datasetId, first)} className="tile-main" title={`${titleOf(first)}${labels.length ? `\nLabels: ${labels.join(', ')}` : ''}`}>
         <img src={first.media_thumb_uri} alt={first.file_name} loading="lazy" decoding="async" />
         {first.type === 'VIDEO_FRAME' && <span className="tile-tag">video</span>}
+        {first.type === 'OBJECT' && <span className="tile-tag">object</span>}
         {similarity !== null && <span className="tile-score">{similarity.toFixed(3)}</span>}
       </Link>
       <div className="tile-strip">
         {rest.slice(0, 4).map((p) => (
-          <Link key={p.media_id} to={mediaPath(datasetId, p)} title={p.file_name}>
+          <Link key={p.media_id} to={mediaPath(datasetId, p)} title={titleOf(p)}>
             <img src={p.media_thumb_uri} alt={p.file_name} loading="lazy" decoding="async" />
           </Link>
         ))}
@@ -446,23 +547,40 @@ function ClusterTile({ cluster, datasetId, onOpen }: { cluster: Cluster; dataset
           </button>
         ) : null}
       </div>
+      {labels.length > 0 && (
+        <div className="tile-labels small-text" data-testid="tile-labels" title={labels.join(', ')}>
+          {labels.join(' · ')}
+        </div>
+      )}
     </div>
   );
 }
 
 function ClusterDialog({ cluster, datasetId, onClose }: { cluster: Cluster; datasetId: string; onClose: () => void }) {
   const first = cluster.previews[0];
+  const labels = cluster.labels ?? [];
   return (
-    <Dialog title={`Cluster of ${plural(Math.max(cluster.n_images, cluster.previews.length), 'item')}`} onClose={onClose} wide>
+    <Dialog title={`Cluster of ${plural(Math.max(cluster.n_images + (cluster.n_objects ?? 0), cluster.previews.length), 'item')}`} onClose={onClose} wide>
+      {labels.length > 0 && (
+        <p className="small-text">
+          Labels:{' '}
+          {labels.map((l) => (
+            <span key={l} className="badge badge-blue label-badge">
+              {l}
+            </span>
+          ))}
+        </p>
+      )}
       <div className="cluster-grid">
         {cluster.previews.map((p) => (
-          <Link key={p.media_id} to={mediaPath(datasetId, p)} className="cluster-item" onClick={onClose}>
+          <Link key={p.media_id} to={mediaPath(datasetId, p)} className="cluster-item" onClick={onClose} title={titleOf(p)}>
             <img src={p.media_thumb_uri} alt={p.file_name} loading="lazy" />
             <span className="small-text">{p.file_name}</span>
+            {p.caption && <span className="small-text muted">{p.caption}</span>}
           </Link>
         ))}
       </div>
-      {cluster.n_images > cluster.previews.length && (
+      {cluster.n_images + (cluster.n_objects ?? 0) > cluster.previews.length && (
         <p className="hint">Explore shows {cluster.previews.length} members of each cluster; “Find similar” lists the rest by similarity.</p>
       )}
       {first && (

@@ -1,14 +1,14 @@
-import { useEffect, useRef } from 'react';
-import { api, thumbnailUrl, type MediaDetails, type Preview } from '../api';
+import { useEffect, useRef, useState } from 'react';
+import { api, thumbnailUrl, type Dataset, type MediaDetails, type Preview } from '../api';
 import { DatasetHeader, useDataset } from '../components/DatasetHeader';
 import { ErrorBanner, Spinner } from '../components/ui';
 import { blockers, formatBytes, formatDate, formatSeconds } from '../format';
-import { useAsync } from '../hooks';
+import { messageOf, useAsync } from '../hooks';
 import { Link, navigate } from '../router';
 
 const NEIGHBOURS = 24;
 
-/** One media item: the full image (or frame with its video), metadata, issues, duplicates and nearest neighbours. */
+/** One media item: the full image (or frame with its video), caption, labels, metadata, issues, duplicates and nearest neighbours. */
 export function MediaViewPage({ id, mediaId }: { id: string; mediaId: string }) {
   const dataset = useDataset(id);
   const media = useAsync((signal) => api.media(id, mediaId, signal), [id, mediaId]);
@@ -54,6 +54,8 @@ export function MediaViewPage({ id, mediaId }: { id: string; mediaId: string }) 
             </section>
             <aside className="media-info">
               <h2 className="break">{media.data.file_name}</h2>
+              <Caption datasetId={id} dataset={dataset.data} media={media.data} onSaved={(caption) => media.setData({ ...media.data!, caption })} />
+              <Labels media={media.data} />
               <Metadata media={media.data} />
               <Issues media={media.data} />
               <h3>Duplicates (similarity ≥ 0.96)</h3>
@@ -188,6 +190,97 @@ function Issues({ media }: { media: MediaDetails }) {
           </li>
         )}
       </ul>
+    </>
+  );
+}
+
+/** The caption: shown to everyone, edited by editors and owners (images and frames). */
+function Caption({ datasetId, dataset, media, onSaved }: { datasetId: string; dataset: Dataset | undefined; media: MediaDetails; onSaved: (caption: string | null) => void }) {
+  const [draft, setDraft] = useState<string | null>(null);
+  const [saving, setSaving] = useState(false);
+  const [error, setError] = useState<string | null>(null);
+  const caption = media.caption ?? null;
+  const captionable = media.media_type === 'image' || media.media_type === 'video_frame';
+  const blocked = dataset ? blockers.editCaption(dataset) : 'Loading the dataset…';
+  const editable = captionable && blocked === null;
+
+  const save = async () => {
+    if (draft === null) return;
+    setSaving(true);
+    setError(null);
+    try {
+      const saved = await api.setCaption(datasetId, media.media_id, draft.trim() === '' ? null : draft);
+      onSaved(saved.caption);
+      setDraft(null);
+    } catch (err) {
+      setError(messageOf(err));
+    } finally {
+      setSaving(false);
+    }
+  };
+
+  return (
+    <section data-testid="caption">
+      <h3>Caption</h3>
+      {draft === null ? (
+        <>
+          {caption ? (
+            <p className="caption-text" data-testid="caption-text">
+              {caption}
+            </p>
+          ) : (
+            <p className="muted">No caption.</p>
+          )}
+          {editable && (
+            <button type="button" className="small" onClick={() => setDraft(caption ?? '')}>
+              {caption ? 'Edit caption' : 'Add a caption'}
+            </button>
+          )}
+        </>
+      ) : (
+        <>
+          <label>
+            Caption text
+            <textarea name="caption" rows={3} value={draft} disabled={saving} onChange={(e) => setDraft(e.target.value)} />
+          </label>
+          <p className="hint">Empty clears it. Captions are searched by the file-name search too.</p>
+          <div className="row">
+            <button type="button" className="small primary" disabled={saving} onClick={save}>
+              {saving ? 'Saving…' : 'Save caption'}
+            </button>
+            <button type="button" className="small" disabled={saving} onClick={() => (setDraft(null), setError(null))}>
+              Cancel
+            </button>
+          </div>
+        </>
+      )}
+      <ErrorBanner error={error} onDismiss={() => setError(null)} />
+    </section>
+  );
+}
+
+/** The media's own labels, with who set them and how sure they are. */
+function Labels({ media }: { media: MediaDetails }) {
+  const labels = media.labels ?? [];
+  return (
+    <>
+      <h3>Labels</h3>
+      {labels.length === 0 ? (
+        <p className="muted">No labels.</p>
+      ) : (
+        <p data-testid="labels">
+          {labels.map((l, i) => (
+            <span
+              key={`${l.name}|${l.source}|${i}`}
+              className={`badge ${l.source === 'Model' ? 'badge-grey' : 'badge-blue'} label-badge`}
+              title={`${l.source}${l.confidence === null ? '' : `, confidence ${l.confidence.toFixed(2)}`}`}
+            >
+              {l.name}
+              {l.confidence !== null && <span className="muted"> {l.confidence.toFixed(2)}</span>}
+            </span>
+          ))}
+        </p>
+      )}
     </>
   );
 }
