@@ -163,7 +163,7 @@ export async function createContainer(config: Config, options: ContainerOptions 
     { enabled: config.addMediaEnabled, maxFileBytes: config.maxFileBytes, maxRequestFiles: config.maxRequestFiles, archive: config.archives },
     annotations,
   );
-  const operator = new OperatorService(users, datasetsRepo, ingestion, addMedia, { owner: config.pipelineService.owner });
+  const operator = new OperatorService(users, datasetsRepo, ingestion, addMedia, annotations, { owner: config.pipelineService.owner });
   const sharing = new SharingService(datasetsRepo, users, access, clock);
   const tasks = new TasksService(tasksRepo);
   const processor = new MediaProcessor(

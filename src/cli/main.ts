@@ -183,6 +183,34 @@ program
   });
 
 program
+  .command('annotations')
+  .description("import labels, boxes and captions (COCO .json, YOLO .zip/.tar, .csv, .parquet) into a dataset, as its owner; prints the report")
+  .requiredOption('-d, --dataset <id>', 'dataset id')
+  .requiredOption('-f, --file <path>', 'the annotation file')
+  .addOption(new Option('--format <format>', 'the file format (guessed from the file when absent)').choices(['coco', 'yolo', 'csv', 'parquet']))
+  .addOption(new Option('--source <source>', 'who made the labels').choices(['User', 'Model', 'Visual Layer']).default('User'))
+  .option('--json', 'print the whole report as JSON')
+  .addOption(dataDirOption())
+  .action(async (options: { dataset: string; file: string; format?: string; source: string; json?: boolean; dataDir?: string }) => {
+    const container = await createContainer(loadConfig({ dataDir: options.dataDir }));
+    try {
+      const report = await container.services.operator.importAnnotations(options.dataset, path.resolve(options.file), { format: options.format, source: options.source });
+      if (options.json) {
+        console.log(JSON.stringify(report, null, 2));
+        return;
+      }
+      console.log(
+        `${report.format}: ${report.n_rows} rows; ${report.n_image_labels} image labels, ${report.n_objects} objects, ${report.n_captions} captions; ` +
+          `${report.n_unmatched} unmatched, ${report.n_invalid} invalid`,
+      );
+      for (const problem of report.problems.slice(0, 20)) console.log(`  ${problem.location}${problem.file_name ? ` (${problem.file_name})` : ''}: ${problem.reason}`);
+      if (report.problems.length > 20) console.log(`  … ${report.n_unmatched + report.n_invalid - 20} more (--json for the first 1000)`);
+    } finally {
+      await closeQuietly(container);
+    }
+  });
+
+program
   .command('export')
   .description('export a READY dataset to a zip (metadata.json, metadata.parquet or COCO annotations.json; images/ with --include-images)')
   .requiredOption('-d, --dataset <id>', 'dataset id')

@@ -2,7 +2,9 @@ import path from 'node:path';
 import type { DatasetsRepository } from '../db/datasets.repository.js';
 import type { UserRow, UsersRepository } from '../db/users.repository.js';
 import { BadRequestError, datasetNotFound } from '../domain/errors.js';
-import type { AddMediaService } from './add-media.service.js';
+import fs from 'node:fs';
+import type { AddMediaService, FormPart } from './add-media.service.js';
+import type { AnnotationImportView, AnnotationsService } from './annotations.service.js';
 import type { IngestionService } from './ingestion.service.js';
 
 export interface OperatorOptions {
@@ -24,6 +26,7 @@ export class OperatorService {
     private readonly datasets: DatasetsRepository,
     private readonly ingestion: IngestionService,
     private readonly addMedia: AddMediaService,
+    private readonly annotations: AnnotationsService,
     private readonly options: OperatorOptions,
   ) {}
 
@@ -56,6 +59,17 @@ export class OperatorService {
 
   async reindex(datasetId: string): Promise<{ taskId: string }> {
     return this.addMedia.reindex(await this.datasetOwner(datasetId), datasetId);
+  }
+
+  /** Applies an annotation file (a local path) to the dataset, as its owner; the report as the API gives it. */
+  async importAnnotations(datasetId: string, filePath: string, fields: { format?: string | undefined; source?: string | undefined }): Promise<AnnotationImportView> {
+    const owner = await this.datasetOwner(datasetId);
+    if (!fs.statSync(filePath, { throwIfNoEntry: false })?.isFile()) throw new BadRequestError(`No annotation file at ${filePath}`);
+    async function* form(): AsyncIterable<FormPart> {
+      for (const [name, value] of Object.entries(fields)) if (value !== undefined) yield { kind: 'field', name, value };
+      yield { kind: 'file', fieldName: 'file', fileName: path.basename(filePath), stream: fs.createReadStream(filePath) };
+    }
+    return this.annotations.importFile(owner, datasetId.trim(), form());
   }
 
   private async datasetOwner(datasetId: string): Promise<string> {

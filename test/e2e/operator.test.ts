@@ -78,6 +78,23 @@ describe('operator tools', () => {
       expect(stdoutLines(auto).at(-1)).toBe(`Dataset ${cliDatasetId} is READY: 33 images, 1 file could not be processed`);
     });
 
+    it('annotations imports a label file as the owner and prints the report; an unreadable file exits 1 with why', async () => {
+      const [first, second] = fs.readdirSync(folders.a).filter((name) => !name.startsWith('broken')).sort();
+      const csv = path.join(root, 'labels.csv');
+      // Folders a, b and c all hold img_0001…: the folder tells them apart.
+      fs.writeFileSync(csv, `file_name,label\na/${first},cat\na/${second},dog\nnot-there.jpg,cat\n`);
+      const run = await runCli(['annotations', '-d', cliDatasetId, '-f', csv, '--source', 'Model', '--data-dir', dataDir]);
+      expect(run.code, describeRun(run)).toBe(0);
+      expect(stdoutLines(run)[0]).toBe('csv: 3 rows; 2 image labels, 0 objects, 0 captions; 1 unmatched, 0 invalid');
+      expect(stdoutLines(run)[1]).toMatch(/line 4 \(not-there\.jpg\): no media in the dataset is named "not-there\.jpg"/);
+
+      const broken = path.join(root, 'broken.json');
+      fs.writeFileSync(broken, '{"images": [');
+      const refused = await runCli(['annotations', '-d', cliDatasetId, '-f', broken, '--data-dir', dataDir]);
+      expect(refused.code).toBe(1);
+      expect(refused.stderr).toMatch(/annotation file cannot be read/);
+    });
+
     it('exits 1 with the reason when the operation cannot start', async () => {
       const missing = await runCli(['add-media', '-d', cliDatasetId, '-p', '/nonexistent/folder', '--data-dir', dataDir]);
       expect(missing.code, describeRun(missing)).toBe(1);
