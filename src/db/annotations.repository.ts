@@ -64,36 +64,31 @@ export class AnnotationsRepository {
     changes: { labels: NewMediaLabel[]; captions: Map<string, string>; objects: { row: NewMediaRow; label: NewMediaLabel | null }[] },
   ): Promise<{ labelsAdded: number; objectsAdded: number }> {
     return this.db.transaction().execute(async (trx) => {
-      let labelsAdded = 0;
       let objectsAdded = 0;
-      const insertLabel = async (label: NewMediaLabel) => {
-        const existing = await trx
-          .selectFrom('media_labels')
-          .select('id')
-          .where('media_id', '=', label.media_id)
-          .where('label', '=', label.label)
-          .where('source', '=', label.source)
-          .executeTakeFirst();
-        if (existing) return;
-        await trx.insertInto('media_labels').values(label).execute();
-        labelsAdded += 1;
-      };
-      for (const label of changes.labels) await insertLabel(label);
       for (const [mediaId, caption] of changes.captions) {
         await trx.updateTable('media').set({ caption }).where('dataset_id', '=', datasetId).where('id', '=', mediaId).execute();
       }
       for (let i = 0; i < changes.objects.length; i += INSERT_CHUNK) {
-        const chunk = changes.objects.slice(i, i + INSERT_CHUNK);
         const inserted = await trx
           .insertInto('media')
-          .values(chunk.map((o) => o.row))
+          .values(changes.objects.slice(i, i + INSERT_CHUNK).map((o) => o.row))
           .onConflict((oc) => oc.column('id').doNothing())
           .returning('id')
           .execute();
         objectsAdded += inserted.length;
       }
-      for (const object of changes.objects) if (object.label) await insertLabel(object.label);
-      return { labelsAdded, objectsAdded };
+      // Labels the media already carry (same name and source) are not added again, nor twice from one file.
+      const labels = [...changes.labels, ...changes.objects.flatMap((o) => (o.label ? [o.label] : []))];
+      const key = (l: { media_id: string; label: string; source: string }) => `${l.media_id}\u0000${l.source}\u0000${l.label}`;
+      const seen = new Set<string>();
+      const mediaIds = [...new Set(labels.map((l) => l.media_id))];
+      for (let i = 0; i < mediaIds.length; i += ID_CHUNK) {
+        const existing = await trx.selectFrom('media_labels').select(['media_id', 'label', 'source']).where('media_id', 'in', mediaIds.slice(i, i + ID_CHUNK)).execute();
+        for (const row of existing) seen.add(key(row));
+      }
+      const fresh = labels.filter((l) => !seen.has(key(l)) && (seen.add(key(l)), true));
+      for (let i = 0; i < fresh.length; i += INSERT_CHUNK) await trx.insertInto('media_labels').values(fresh.slice(i, i + INSERT_CHUNK)).execute();
+      return { labelsAdded: fresh.length, objectsAdded };
     });
   }
 
