@@ -42,6 +42,7 @@ import { TagsRepository } from '../db/tags.repository.js';
 import { TagsService } from '../services/tags.service.js';
 import { parseAnnotationFile } from '../annotations/detect-format.js';
 import { AnnotationsRepository } from '../db/annotations.repository.js';
+import { SearchTextRepository } from '../db/search-text.repository.js';
 import { AnnotationsService } from '../services/annotations.service.js';
 import type { BlobStore } from '../storage/blob-store.js';
 import { LocalBlobStore } from '../storage/local-blob-store.js';
@@ -196,6 +197,7 @@ export async function createContainer(config: Config, options: ContainerOptions 
     clock,
     { decodeConcurrency: config.jobConcurrency, knnShardSize: config.knnShardSize },
     annotations,
+    new SearchTextRepository(db),
   );
 
   const exports = new ExportService(datasetsRepo, new ExportRepository(db), tasksRepo, users, blobs, queue, access, keyring, clock, {

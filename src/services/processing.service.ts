@@ -54,6 +54,7 @@ export class ProcessingService {
     private readonly clock: Clock,
     private readonly options: ProcessingOptions,
     private readonly annotations: { applyPendingOfTask(taskId: string): Promise<void> },
+    private readonly searchText: { ensureDocuments(datasetId: string): Promise<unknown> },
   ) {}
 
   async startIngest(datasetId: string, taskId: string): Promise<void> {
@@ -156,6 +157,8 @@ export class ProcessingService {
     if (!(await this.isTaskLive(datasetId, taskId))) return;
     await this.tasks.update(taskId, { status_message: 'Grouping the new media' });
     await this.clusterUnclustered(datasetId);
+    // Full-text documents of the new media now, rather than in the first search that needs them.
+    await this.searchText.ensureDocuments(datasetId);
 
     const task = (await this.tasks.findById(taskId))!;
     const importRow = await this.imports.findByTask(taskId);
@@ -258,6 +261,7 @@ export class ProcessingService {
 
   /** Counts, embedding config, READY, and the end of the task. */
   private async finishIndexing(datasetId: string, taskId: string): Promise<void> {
+    await this.searchText.ensureDocuments(datasetId);
     const model = await this.model();
     const counts = await this.media.counts(datasetId);
     const now = this.clock.now().toISOString();

@@ -2,8 +2,8 @@ import fs from 'node:fs';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { writeTinyClipPair, type TinyClipPair } from '../fixtures/onnx.js';
-import { readyDataset, type UploadFile } from '../helpers/flows.js';
-import { makeTempDir, startTestApp, type TestApp, type TestUser } from '../helpers/harness.js';
+import { draftDataset, processFiles, readyDataset, type UploadFile } from '../helpers/flows.js';
+import { makeTempDir, multipart, startTestApp, waitForStatus, type TestApp, type TestUser } from '../helpers/harness.js';
 
 interface Result {
   media_id: string;
@@ -12,6 +12,7 @@ interface Result {
   media_thumb_uri: string;
   relevance_score: number;
   relevance_score_type: string;
+  bounding_box: number[] | null;
 }
 interface SearchBody {
   model_id: string;
@@ -153,6 +154,29 @@ describe('semantic text search with a CLIP-style ONNX pair', () => {
       expect(body.results.map((r) => colourOf(r.file_name))).toEqual(['blue', 'blue']);
       const green = (await search(datasetId, { text: 'green' })).json() as SearchBody;
       expect(green.results.slice(0, 3).every((r) => colourOf(r.file_name) === 'green')).toBe(true);
+    });
+
+    it('ranks objects by text too: the blue box of a half-red, half-blue picture for "blue"', async () => {
+      const headers = await owner.headers();
+      const halves = await sharp({ create: { width: 200, height: 100, channels: 3, background: { r: 230, g: 20, b: 20 } } })
+        .composite([{ input: { create: { width: 100, height: 100, channels: 3, background: { r: 20, g: 30, b: 230 } } }, left: 100, top: 0 }])
+        .png()
+        .toBuffer();
+      const { datasetId: id, transId } = await draftDataset(t.app, headers, [{ name: 'halves.png', data: halves }], 'boxes');
+      const form = multipart([{ field: 'file', name: 'boxes.csv', data: Buffer.from('file_name,label,x,y,w,h\nhalves.png,left,0,0,100,100\nhalves.png,right,100,0,100,100\n') }]);
+      const imported = await t.app.inject({ method: 'POST', url: `/api/v1/dataset/${id}/annotations`, headers: { ...headers, ...form.headers }, payload: form.payload });
+      expect(imported.statusCode, imported.body).toBe(200);
+      expect((await processFiles(t.app, headers, id, transId)).statusCode).toBe(202);
+      expect(await waitForStatus(t.app, headers, id, ['READY', 'ERROR'], 60_000)).toMatchObject({ status_new: 'READY', n_objects: 2 });
+
+      const body = (await search(id, { text: 'blue', entity_type: 'OBJECTS' })).json() as SearchBody;
+      expect(body.entity_type).toBe('OBJECTS');
+      expect(body.results.map((r) => r.bounding_box)).toEqual([
+        [100, 0, 100, 100],
+        [0, 0, 100, 100],
+      ]);
+      const red = (await search(id, { text: 'red', entity_type: 'OBJECTS', limit: 1 })).json() as SearchBody;
+      expect(red.results.map((r) => r.bounding_box)).toEqual([[0, 0, 100, 100]]);
     });
 
     it('filters explore by a VQL semantic term with a threshold, clusters ordered by relevance', async () => {
