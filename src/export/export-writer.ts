@@ -183,9 +183,23 @@ function addBlob(zip: yazl.ZipFile, blobs: BlobStore, key: string, name: string)
   return added;
 }
 
+/**
+ * The page's media the selection keeps: named ones, members of selected clusters (minus exclusions),
+ * and — for objects, which are exported under their image — the images of named objects and of
+ * members of selected OBJECTS clusters.
+ */
 async function select(repo: ExportRepository, datasetId: string, page: ExportMediaRow[], selection: ExportSelection, explicit: Set<string>): Promise<ExportMediaRow[]> {
   const keep = new Set(page.filter((m) => explicit.has(m.id)).map((m) => m.id));
   const ids = page.map((m) => m.id);
+  const objectClusters = selection.clusters.filter((c) => c.entityType === 'OBJECTS');
+  const objects = selection.mediaIds.length > 0 || objectClusters.length > 0 ? await repo.objectsOf(datasetId, ids) : [];
+  const parentOf = new Map(objects.map((o) => [o.id, o.parent_media_id!]));
+  for (const [objectId, parentId] of parentOf) if (explicit.has(objectId)) keep.add(parentId);
+  for (const cluster of objectClusters) {
+    const members = await repo.membersOfCluster(datasetId, cluster.clusterId, [...parentOf.keys()]);
+    const excluded = new Set(cluster.excludeMediaIds);
+    for (const objectId of members) if (!excluded.has(objectId)) keep.add(parentOf.get(objectId)!);
+  }
   for (const cluster of selection.clusters) {
     if (cluster.entityType === 'OBJECTS') continue;
     const members = await repo.membersOfCluster(datasetId, cluster.clusterId, ids);

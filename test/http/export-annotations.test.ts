@@ -301,6 +301,14 @@ describe('export of labels, objects, tags and captions', () => {
     expect(coco.image_labels).toEqual([]);
   });
 
+  it('a selective export naming an object exports the image it is cut from, with its boxes', async () => {
+    const entries = await selective([objects.street_dog!, id.plain!], 'export_format=json');
+    const metadata = JSON.parse(entries.get('metadata.json')!.toString('utf8')) as ExportMetadata;
+    expect(metadata.media_items.map((m) => m.file_name).sort()).toEqual(['plain.png', 'street.png']);
+    const street = metadata.media_items.find((m) => m.file_name === 'street.png')!;
+    expect(street.metadata_items.filter((m) => m.type === 'object_label').map((m) => m.properties.category_name)).toEqual(['dog']);
+  });
+
   it('a COCO export of media with no labels is a valid, empty COCO file', async () => {
     const entries = await selective([id.plain!], 'export_format=coco');
     const coco = JSON.parse(entries.get('annotations.json')!.toString('utf8')) as Coco;

@@ -5,6 +5,7 @@ import type { NewMediaRow } from '../../src/db/media.repository.js';
 import { makeImage, truncatedJpeg } from '../fixtures/media.js';
 import { draftDataset, getDataset, processFiles, reindex, type Headers, type UploadFile } from '../helpers/flows.js';
 import { startTestApp, waitForStatus, type TestApp } from '../helpers/harness.js';
+import { readZip } from '../helpers/zip.js';
 
 /**
  * Objects (boxes cut from images) as entities of their own, end to end: processed from their box of
@@ -24,7 +25,7 @@ interface Preview {
   height: number | null;
 }
 interface ExploreBody {
-  clusters: { n_images: number; n_objects: number; type: string; previews: Preview[] }[];
+  clusters: { cluster_id: string; n_images: number; n_objects: number; type: string; previews: Preview[] }[];
   metadata: Record<string, unknown>;
 }
 
@@ -171,6 +172,32 @@ describe('objects cut from images', () => {
       expect(summary.issues.find((i) => i.issue_type === 'duplicates')?.count).toBe(2);
       const groups = (await get(`/api/v1/dataset/${datasetId}/duplicate_groups`)).json() as { groups: { media: { media_id: string }[] }[] };
       expect(groups.groups.flatMap((g) => g.media.map((m) => m.media_id)).sort()).toEqual([ids.get('street.jpg')!, ids.get('street_copy.jpg')!].sort());
+    });
+
+    it('a selective export of an OBJECTS cluster exports the images its objects are cut from', async () => {
+      const clusters = (await explore(datasetId, { entity_type: 'OBJECTS' })).clusters;
+      const cars = clusters.find((c) => c.previews.some((p) => p.media_id === objects.car))!;
+      const exported = async (exclude: string[]) => {
+        const started = await t.app.inject({
+          method: 'POST',
+          url: `/api/v1/dataset/${datasetId}/export_entities_async?export_format=json`,
+          headers: { ...headers, 'content-type': 'application/json' },
+          payload: { media_selection: [{ type: 'cluster', payload: { cluster_id: cars.cluster_id, cluster_filters: { entity_type: 'OBJECTS' }, exclude_media_ids: exclude } }] },
+        });
+        expect(started.statusCode, started.body).toBe(200);
+        const exportId = (started.json() as { id: string }).id;
+        for (;;) {
+          const status = (await get(`/api/v1/dataset/${datasetId}/export_status?export_task_id=${exportId}`)).json() as { status: string; download_uri: string };
+          if (status.status === 'COMPLETED') {
+            const zip = await readZip((await t.app.inject({ method: 'GET', url: status.download_uri })).rawPayload);
+            return (JSON.parse(zip.get('metadata.json')!.toString('utf8')) as { media_items: { file_name: string }[] }).media_items.map((m) => m.file_name).sort();
+          }
+          expect(status.status).not.toBe('FAILED');
+          await new Promise((resolve) => setTimeout(resolve, 50));
+        }
+      };
+      expect(await exported([])).toEqual(['street.jpg', 'street_copy.jpg']);
+      expect(await exported([objects.carCopy!])).toEqual(['street.jpg']);
     });
 
     it('a reindex processes boxes annotated after indexing, then indexes them with the rest', async () => {
