@@ -151,6 +151,19 @@ export class AnnotationsRepository {
     return found;
   }
 
+  /** Replaces every label of one media (any source) with these rows. */
+  async replaceLabels(mediaId: string, labels: NewMediaLabel[]): Promise<void> {
+    await this.db.transaction().execute(async (trx) => {
+      await trx.deleteFrom('media_labels').where('media_id', '=', mediaId).execute();
+      if (labels.length > 0) await trx.insertInto('media_labels').values(labels).execute();
+    });
+  }
+
+  /** The media of the dataset (any type but video), if it exists. */
+  async labelableMediaById(datasetId: string, mediaId: string): Promise<{ id: string; media_type: MediaType } | undefined> {
+    return this.db.selectFrom('media').select(['id', 'media_type']).where('dataset_id', '=', datasetId).where('id', '=', mediaId).where('media_type', '!=', 'video').executeTakeFirst();
+  }
+
   /** Sets (or, with null, clears) captions; returns how many media changed. */
   async setCaptions(datasetId: string, captions: { mediaId: string; caption: string | null }[]): Promise<number> {
     return this.db.transaction().execute(async (trx) => {

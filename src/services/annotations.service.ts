@@ -60,6 +60,7 @@ export const MAX_STORED_PROBLEMS = 1000;
 export const MAX_CAPTION_LENGTH = 10_000;
 export const MAX_LABEL_LENGTH = 200;
 export const MAX_CAPTIONS_PER_REQUEST = 10_000;
+export const MAX_LABELS_PER_MEDIA = 100;
 /** While these run, media can be labelled; processing picks new objects up (DRAFT) or a reindex does. */
 const ANNOTATABLE: ReadonlySet<DatasetStatus> = new Set(['DRAFT', 'READY', 'PARTIAL INDEX']);
 const EMPTY_COUNTS = { n_rows: 0, n_image_labels: 0, n_objects: 0, n_captions: 0, n_unmatched: 0, n_invalid: 0, problems: '[]' };
@@ -205,6 +206,28 @@ export class AnnotationsService {
     return { media_id: mediaId, caption: value };
   }
 
+  /**
+   * Sets a media's labels (an image's labels, an object's class) to these names, as the user's: the
+   * way to correct a mislabel. Labels of every source are replaced; [] removes them all. The
+   * `mislabels` flags are recomputed by the next indexing.
+   */
+  async setLabels(userId: string, datasetId: string, mediaId: string, names: string[]): Promise<{ media_id: string; labels: { name: string; source: 'User' }[] }> {
+    await this.access.require(userId, datasetId, 'editor');
+    if (names.length > MAX_LABELS_PER_MEDIA) throw new RequestValidationError([{ loc: ['body', 'labels'], msg: `At most ${MAX_LABELS_PER_MEDIA} labels per media`, type: 'value_error' }]);
+    const unique = [...new Set(names.map((n) => n.trim()))];
+    unique.forEach((name, i) => {
+      const problem = labelProblem(name);
+      if (problem) throw new RequestValidationError([{ loc: ['body', 'labels', i], msg: problem, type: 'value_error' }]);
+    });
+    if (!UUID_PATTERN.test(mediaId) || !(await this.repo.labelableMediaById(datasetId, mediaId))) throw new NotFoundError('Media not found');
+    const now = this.clock.now().toISOString();
+    await this.repo.replaceLabels(
+      mediaId,
+      unique.map((name) => ({ id: crypto.randomUUID(), dataset_id: datasetId, media_id: mediaId, label: name, source: 'User', confidence: null, import_id: null, created_at: now })),
+    );
+    return { media_id: mediaId, labels: unique.map((name) => ({ name, source: 'User' as const })) };
+  }
+
   private async checkAnnotatable(dataset: DatasetRow): Promise<void> {
     const holder = await this.tasks.findLockHolder(dataset.id);
     if (holder) throw new ConflictError(`Cannot import annotations while a ${holder.task_type} task is running on dataset ${dataset.id}; try again when it ends`);
@@ -325,11 +348,8 @@ function objectRow(datasetId: string, parent: LabelableMedia, record: Annotation
 
 /** What is wrong with a matched row, if anything: names too long, a box outside its image. */
 function recordProblem(record: AnnotationRecord, media: LabelableMedia): string | null {
-  if (record.label !== null) {
-    if (record.label.trim() === '') return 'the label is empty';
-    if ([...record.label].length > MAX_LABEL_LENGTH) return `the label is longer than ${MAX_LABEL_LENGTH} characters`;
-    if (CONTROL_CHARACTERS.test(record.label)) return 'the label contains control characters';
-  }
+  const badLabel = record.label === null ? null : labelProblem(record.label);
+  if (badLabel) return badLabel;
   if (record.caption !== null && [...record.caption].length > MAX_CAPTION_LENGTH) return `the caption is longer than ${MAX_CAPTION_LENGTH} characters`;
   const box = record.box;
   if (box && box.units === 'px' && media.width !== null && media.height !== null) {
@@ -338,6 +358,13 @@ function recordProblem(record: AnnotationRecord, media: LabelableMedia): string 
       return `the box [${box.x}, ${box.y}, ${box.width}, ${box.height}] lies outside the ${media.width}×${media.height} image`;
     }
   }
+  return null;
+}
+
+function labelProblem(label: string): string | null {
+  if (label.trim() === '') return 'the label is empty';
+  if ([...label].length > MAX_LABEL_LENGTH) return `the label is longer than ${MAX_LABEL_LENGTH} characters`;
+  if (CONTROL_CHARACTERS.test(label)) return 'the label contains control characters';
   return null;
 }
 

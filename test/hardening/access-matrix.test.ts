@@ -216,6 +216,11 @@ const ROUTES: Record<string, Route> = {
     ok: 200,
     request: (w) => ({ method: 'PUT', url: `/api/v1/dataset/${w.datasetId}/media/${w.mediaId}/caption`, ...json({ caption: 'a caption' }) }),
   },
+  'PUT /api/v1/dataset/:datasetId/media/:mediaId/labels': {
+    needs: 'editor',
+    ok: 200,
+    request: (w) => ({ method: 'PUT', url: `/api/v1/dataset/${w.datasetId}/media/${w.mediaId}/labels`, ...json({ labels: ['checked'] }) }),
+  },
   'POST /api/v1/dataset/:datasetId/captions': {
     needs: 'editor',
     ok: 200,

@@ -184,6 +184,29 @@ describe('annotations', () => {
     expect(byViewer.statusCode).toBe(403);
   });
 
+  it("corrects a media's labels: the user's replace every source's, [] removes them", async () => {
+    const url = `/api/v1/dataset/${datasetId}/media/${ids.get('cat_2.png')}/labels`;
+    const put = (labels: unknown, headers: Headers = owner) => t.app.inject({ method: 'PUT', url, headers: { ...headers, 'content-type': 'application/json' }, payload: { labels } });
+    const set = await put(['dog', ' dog ', 'puppy']);
+    expect(set.statusCode, set.body).toBe(200);
+    expect(set.json()).toEqual({ media_id: ids.get('cat_2.png'), labels: [{ name: 'dog', source: 'User' }, { name: 'puppy', source: 'User' }] });
+    expect(shownNames(await explore({ labels: 'cat' }))).toEqual(['cat_1.png', 'cat_3.png']);
+    expect(shownNames(await explore({ labels: 'puppy' }))).toEqual(['cat_2.png']);
+    expect((await put([''])).statusCode).toBe(422);
+    expect((await put(['cat'], viewer)).statusCode).toBe(403);
+    const unknown = await t.app.inject({
+      method: 'PUT',
+      url: `/api/v1/dataset/${datasetId}/media/00000000-0000-4000-8000-000000000000/labels`,
+      headers: { ...owner, 'content-type': 'application/json' },
+      payload: { labels: ['cat'] },
+    });
+    expect(unknown.statusCode).toBe(404);
+    expect((await put([])).json()).toEqual({ media_id: ids.get('cat_2.png'), labels: [] });
+    expect((await put(['cat'])).statusCode).toBe(200);
+    const sources = await t.container.db.selectFrom('media_labels').select(['label', 'source']).where('media_id', '=', ids.get('cat_2.png')!).execute();
+    expect(sources).toEqual([{ label: 'cat', source: 'User' }]);
+  });
+
   it('refuses files it cannot read, keeping the record, and viewers cannot import', async () => {
     const broken = await importFile(datasetId, { name: 'instances.json', data: Buffer.from('{"images": [') });
     expect(broken.statusCode, broken.body).toBe(422);

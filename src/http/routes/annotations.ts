@@ -103,6 +103,22 @@ export const annotationRoutes: FastifyPluginAsyncTypebox<{ annotations: Annotati
     async (request) => annotations.setCaption(currentUser(request).id, request.params.datasetId, request.params.mediaId, request.body.caption),
   );
 
+  app.put(
+    '/dataset/:datasetId/media/:mediaId/labels',
+    {
+      config: { datasetRole: 'editor' },
+      schema: {
+        tags,
+        summary: "Sets a media's labels (an image's labels, an object's class) as the user's (editors); [] removes them",
+        description: 'Replaces the labels of every source: the way to correct a mislabel (mislabels are recomputed by the next indexing). Names are 1-200 characters, at most 100.',
+        params: MediaParams,
+        body: Type.Object({ labels: Type.Array(Type.String()) }),
+        response: { 200: Type.Object({ media_id: Type.String(), labels: Type.Array(Type.Object({ name: Type.String(), source: Type.Literal('User') })) }) },
+      },
+    },
+    async (request) => annotations.setLabels(currentUser(request).id, request.params.datasetId, request.params.mediaId, request.body.labels),
+  );
+
   app.post(
     '/dataset/:datasetId/captions',
     {
