@@ -143,8 +143,9 @@ export class MediaRepository {
     return ids.sort();
   }
 
-  /** Pending objects whose parent image failed fail too, with the parent's reason. */
-  async failObjectsOfFailedParents(datasetId: string, at: string): Promise<void> {
+  /** Pending objects whose parent image failed fail too, with the parent's reason; `parentIds`: only the objects of these. */
+  async failObjectsOfFailedParents(datasetId: string, at: string, parentIds?: string[]): Promise<void> {
+    if (parentIds?.length === 0) return;
     await this.db
       .updateTable('media')
       .set({
@@ -156,6 +157,7 @@ export class MediaRepository {
       .where('media_type', '=', 'object')
       .where('status', '=', 'PENDING')
       .where(sql<boolean>`exists (select 1 from media p where p.id = media.parent_media_id and p.status = 'FAILED')`)
+      .$if(parentIds !== undefined, (q) => q.where('parent_media_id', 'in', parentIds!))
       .execute();
   }
 

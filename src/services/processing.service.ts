@@ -130,7 +130,7 @@ export class ProcessingService {
     );
     // The objects cut from the images this batch made READY can be processed now; those of images
     // that failed fail with them.
-    await this.media.failObjectsOfFailedParents(datasetId, this.clock.now().toISOString());
+    await this.media.failObjectsOfFailedParents(datasetId, this.clock.now().toISOString(), mediaIds);
     await this.queueBatches(datasetId, taskId, await this.media.pendingObjectsOf(mediaIds));
 
     const counts = await this.media.counts(datasetId);
