@@ -30,7 +30,25 @@ export type MediaDetailsRow = Pick<
   | 'uniqueness_score'
   | 'nn_similarity'
   | 'caption'
+  | 'bbox_x'
+  | 'bbox_y'
+  | 'bbox_w'
+  | 'bbox_h'
+  | 'bbox_units'
 >;
+
+/** An object cut from an image, with its box as stored and one row per label (none: `label` null). */
+export interface ObjectOfImageRow {
+  id: string;
+  status: MediaTable['status'];
+  bbox_x: number | null;
+  bbox_y: number | null;
+  bbox_w: number | null;
+  bbox_h: number | null;
+  bbox_units: MediaTable['bbox_units'];
+  label: string | null;
+  source: LabelSource | null;
+}
 
 export interface MediaIssueRow {
   issue_type: IssueType;
@@ -91,6 +109,11 @@ export class MediaDetailsRepository {
         'uniqueness_score',
         'nn_similarity',
         'caption',
+        'bbox_x',
+        'bbox_y',
+        'bbox_w',
+        'bbox_h',
+        'bbox_units',
       ])
       .where('dataset_id', '=', datasetId)
       .where('id', '=', mediaId)
@@ -116,6 +139,20 @@ export class MediaDetailsRepository {
       .where('dataset_id', '=', datasetId)
       .where('media_id', '=', mediaId)
       .orderBy('label')
+      .execute();
+  }
+
+  /** The objects cut from an image, each with its labels (one row per label; none: a row with label null). */
+  async objectsOf(datasetId: string, imageId: string): Promise<ObjectOfImageRow[]> {
+    return this.db
+      .selectFrom('media as m')
+      .leftJoin('media_labels as l', (join) => join.onRef('l.media_id', '=', 'm.id').onRef('l.dataset_id', '=', 'm.dataset_id'))
+      .select(['m.id', 'm.status', 'm.bbox_x', 'm.bbox_y', 'm.bbox_w', 'm.bbox_h', 'm.bbox_units', 'l.label', 'l.source'])
+      .where('m.dataset_id', '=', datasetId)
+      .where('m.parent_media_id', '=', imageId)
+      .where('m.media_type', '=', 'object')
+      .orderBy('m.id')
+      .orderBy('l.label')
       .execute();
   }
 

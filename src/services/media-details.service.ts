@@ -1,6 +1,6 @@
 import { NotFoundError, RequestValidationError } from '../domain/errors.js';
 import { DEFAULT_DUPLICATE_THRESHOLD, snapDuplicateThreshold } from '../domain/similarity.js';
-import type { MediaDetailsRepository } from '../db/media-details.repository.js';
+import type { MediaDetailsRepository, ObjectOfImageRow } from '../db/media-details.repository.js';
 import type { AccessService } from './access.service.js';
 import type { MediaUris } from './explore.service.js';
 
@@ -9,6 +9,14 @@ export interface MediaIssueView {
   confidence: number;
   duplicate_group_id: string | null;
   duplicate_threshold: number | null;
+}
+
+/** An object cut from an image: its class, its box [x, y, width, height] in pixels of the image (null until known), its status. */
+export interface ImageObjectView {
+  object_id: string;
+  label: string | null;
+  bbox: [number, number, number, number] | null;
+  status: string;
 }
 
 export interface MediaDetailsView {
@@ -38,6 +46,12 @@ export interface MediaDetailsView {
   /** The media's own labels (an object's: its class). */
   labels: { name: string; source: string; confidence: number | null }[];
   caption: string | null;
+  /** An image's objects (every status; FAILED ones too), top to bottom then left to right; empty for other media. */
+  objects: ImageObjectView[];
+  /** An object's image; null for other media. */
+  parent_media_id: string | null;
+  /** An object's box in its image's pixels (null while it is given in fractions of an image not yet processed); null for other media. */
+  bounding_box: [number, number, number, number] | null;
 }
 
 export interface IssueSummaryView {
@@ -69,6 +83,37 @@ export interface DuplicateGroupsView {
   groups: { group_id: string; size: number; media: DuplicateGroupMemberView[] }[];
 }
 
+const LABEL_SOURCE_RANK: Record<string, number> = { User: 0, 'Visual Layer': 1, Model: 2 };
+
+/** One entry per object (rows come one per label): its label the user's if any, else the first by name. */
+function objectViews(rows: ObjectOfImageRow[], width: number | null, height: number | null): ImageObjectView[] {
+  const byId = new Map<string, { view: ImageObjectView; rank: number }>();
+  for (const row of rows) {
+    const rank = row.source === null ? Infinity : (LABEL_SOURCE_RANK[row.source] ?? 3);
+    const seen = byId.get(row.id);
+    if (!seen) byId.set(row.id, { view: { object_id: row.id, label: row.label, bbox: pixelBox(row, width, height), status: row.status }, rank });
+    else if (rank < seen.rank) byId.set(row.id, { view: { ...seen.view, label: row.label }, rank });
+  }
+  // Reading order: top to bottom, then left to right; boxes not yet known last.
+  const key = (v: ImageObjectView) => v.bbox ?? [Infinity, Infinity];
+  return [...byId.values()].map((o) => o.view).sort((a, b) => key(a)[1]! - key(b)[1]! || key(a)[0]! - key(b)[0]! || (a.object_id < b.object_id ? -1 : 1));
+}
+
+/** A stored box in pixels of a width × height image: as is when in pixels, scaled when in fractions (null while the image's size is unknown). */
+function pixelBox(
+  box: { bbox_x: number | null; bbox_y: number | null; bbox_w: number | null; bbox_h: number | null; bbox_units: string | null },
+  width: number | null,
+  height: number | null,
+): [number, number, number, number] | null {
+  const { bbox_x: x, bbox_y: y, bbox_w: w, bbox_h: h } = box;
+  if (x === null || y === null || w === null || h === null) return null;
+  if (box.bbox_units !== 'relative') return [x, y, w, h];
+  if (!width || !height) return null;
+  const x0 = Math.round(x * width);
+  const y0 = Math.round(y * height);
+  return [x0, y0, Math.round((x + w) * width) - x0, Math.round((y + h) * height) - y0];
+}
+
 const SUMMARY_ISSUES = ['duplicates', 'outliers', 'blur', 'dark', 'bright'] as const;
 
 /** One media item's metadata, issues and clusters; issue counts and duplicate groups of a dataset. */
@@ -82,12 +127,16 @@ export class MediaDetailsService {
     await this.access.require(userId, datasetId, 'viewer');
     const media = await this.repo.findMedia(datasetId, mediaId);
     if (!media) throw new NotFoundError('Media not found');
-    const [issues, clusters, labels, parent] = await Promise.all([
+    const isObject = media.media_type === 'object';
+    const [issues, clusters, labels, parent, objects] = await Promise.all([
       this.repo.issuesOf(datasetId, mediaId),
       this.repo.clustersOf(datasetId, mediaId),
       this.repo.labelsOf(datasetId, mediaId),
       media.parent_media_id ? this.repo.findMedia(datasetId, media.parent_media_id) : Promise.resolve(undefined),
+      media.media_type === 'image' ? this.repo.objectsOf(datasetId, mediaId) : Promise.resolve([]),
     ]);
+    // A frame's parent is its video; an object's, its image.
+    const video = isObject ? undefined : parent;
     return {
       media_id: media.id,
       dataset_id: media.dataset_id,
@@ -105,13 +154,13 @@ export class MediaDetailsService {
       error: media.error,
       created_at: media.created_at,
       processed_at: media.processed_at,
-      video: parent
+      video: video
         ? {
-            media_id: parent.id,
-            file_name: parent.file_name,
-            media_uri: uris.file(datasetId, parent.id),
+            media_id: video.id,
+            file_name: video.file_name,
+            media_uri: uris.file(datasetId, video.id),
             frame_timestamp: media.frame_timestamp,
-            duration_seconds: parent.duration_seconds,
+            duration_seconds: video.duration_seconds,
           }
         : null,
       quality: {
@@ -128,6 +177,9 @@ export class MediaDetailsService {
       clusters: clusters.map((c) => ({ level: Number(c.level), cluster_id: c.cluster_id })),
       labels: labels.map((l) => ({ name: l.label, source: l.source, confidence: l.confidence })),
       caption: media.caption,
+      objects: objectViews(objects, media.width, media.height),
+      parent_media_id: isObject ? media.parent_media_id : null,
+      bounding_box: isObject ? pixelBox(media, parent?.width ?? null, parent?.height ?? null) : null,
     };
   }
 

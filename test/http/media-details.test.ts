@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { NewMediaRow } from '../../src/db/media.repository.js';
 import { makeImage, makeVideo } from '../fixtures/media.js';
 import { readyDataset, type UploadFile } from '../helpers/flows.js';
 import { makeTempDir, startTestApp, type TestApp, type TestUser } from '../helpers/harness.js';
@@ -21,6 +22,9 @@ interface MediaDetails {
   quality: Record<string, number | null>;
   labels: { name: string; source: string; confidence: number | null }[];
   caption: string | null;
+  objects: { object_id: string; label: string | null; bbox: number[] | null; status: string }[];
+  parent_media_id: string | null;
+  bounding_box: number[] | null;
 }
 
 interface Groups {
@@ -183,5 +187,63 @@ describe('media details, issue summary and duplicate groups', () => {
       { name: 'tree', source: 'Model', confidence: 0.75 },
     ]);
     expect(body.caption).toBe('a cat under a tree');
+  });
+
+  it("answers an image's objects (label, box in pixels, status) and an object's image and box", async () => {
+    const imageId = id('dup_original.jpg');
+    const parent = await t.container.db.selectFrom('media').selectAll().where('id', '=', imageId).executeTakeFirstOrThrow();
+    // Object rows and labels as an annotation import leaves them (PENDING until a reindex cuts them out).
+    const insertObject = async (box: number[], units: 'px' | 'relative', status: 'PENDING' | 'FAILED', labels: [string, 'User' | 'Model'][]) => {
+      const objectId = crypto.randomUUID();
+      const now = new Date().toISOString();
+      const row: NewMediaRow = {
+        id: objectId,
+        dataset_id: datasetId,
+        transaction_id: null,
+        media_type: 'object',
+        status,
+        original_media_uri: `${parent.original_media_uri}#bbox=${box.join(',')}`,
+        file_name: parent.file_name,
+        blob_key: parent.blob_key,
+        file_size: parent.file_size,
+        sha256: '',
+        parent_media_id: imageId,
+        created_at: now,
+        bbox_x: box[0]!,
+        bbox_y: box[1]!,
+        bbox_w: box[2]!,
+        bbox_h: box[3]!,
+        bbox_units: units,
+      };
+      await t.container.db.insertInto('media').values(row).execute();
+      for (const [label, source] of labels) {
+        await t.container.db.insertInto('media_labels').values({ id: crypto.randomUUID(), dataset_id: datasetId, media_id: objectId, label, source, confidence: null, import_id: null, created_at: now }).execute();
+      }
+      return objectId;
+    };
+    const wheel = await insertObject([100, 120, 200, 150], 'px', 'PENDING', [['tyre', 'Model'], ['wheel', 'User']]);
+    const unlabelled = await insertObject([0.5, 0.25, 0.25, 0.5], 'relative', 'PENDING', []);
+    const failed = await insertObject([600, 400, 300, 300], 'px', 'FAILED', [['car', 'Model']]);
+
+    const image = (await get(`/api/v1/dataset/${datasetId}/media/${imageId}`)).json() as MediaDetails;
+    expect(image).toMatchObject({ parent_media_id: null, bounding_box: null });
+    // The user's label wins over a model's; a relative box is in pixels of the 640×480 image; FAILED ones are listed.
+    expect(image.objects).toEqual([
+      { object_id: wheel, label: 'wheel', bbox: [100, 120, 200, 150], status: 'PENDING' },
+      { object_id: unlabelled, label: null, bbox: [320, 120, 160, 240], status: 'PENDING' },
+      { object_id: failed, label: 'car', bbox: [600, 400, 300, 300], status: 'FAILED' },
+    ]);
+    expect(((await get(`/api/v1/dataset/${datasetId}/media/${id('dark.jpg')}`)).json() as MediaDetails).objects).toEqual([]);
+
+    const object = (await get(`/api/v1/dataset/${datasetId}/media/${unlabelled}`)).json() as MediaDetails;
+    expect(object).toMatchObject({ media_type: 'object', parent_media_id: imageId, bounding_box: [320, 120, 160, 240], objects: [], labels: [], video: null });
+    const labelled = (await get(`/api/v1/dataset/${datasetId}/media/${wheel}`)).json() as MediaDetails;
+    expect(labelled).toMatchObject({ parent_media_id: imageId, bounding_box: [100, 120, 200, 150] });
+    expect(labelled.labels.map((l) => l.name)).toEqual(['tyre', 'wheel']);
+    // A corrected class shows in the image's list.
+    const put = await t.app.inject({ method: 'PUT', url: `/api/v1/dataset/${datasetId}/media/${wheel}/labels`, headers: await owner.headers(), payload: { labels: ['rim'] } });
+    expect(put.statusCode, put.body).toBe(200);
+    const after = (await get(`/api/v1/dataset/${datasetId}/media/${imageId}`)).json() as MediaDetails;
+    expect(after.objects[0]).toEqual({ object_id: wheel, label: 'rim', bbox: [100, 120, 200, 150], status: 'PENDING' });
   });
 });

@@ -1,7 +1,8 @@
 /**
  * The web UI in a real Chromium against a real `vizdex serve` on loopback: sign up, upload a folder,
  * watch it index, find the known duplicate pair, search by an uploaded image, share with a second
- * user, export and download, import annotations and browse labels, objects and captions.
+ * user, export and download, import annotations and browse labels, objects (boxes on the image, the
+ * object's page) and captions, and correct a label.
  * Screenshots of the main pages go to test-results/ui/.
  */
 import fs from 'node:fs';
@@ -250,6 +251,8 @@ describe('web UI in Chromium', () => {
       await viewer.getByTestId('tile').first().getByRole('link').first().click();
       await viewer.getByTestId('caption').waitFor();
       expect(await viewer.getByTestId('caption').getByRole('button').count()).toBe(0);
+      // So are the labels.
+      expect(await viewer.getByTestId('labels-section').getByRole('button').count()).toBe(0);
     } finally {
       await other.close();
     }
@@ -367,6 +370,64 @@ describe('web UI in Chromium', () => {
     const coco = JSON.parse(zip.get('annotations.json')!.toString('utf8')) as { images: { file_name: string }[]; annotations: unknown[] };
     expect(coco.images.map((i) => path.basename(i.file_name)).sort()).toEqual(['added_1.png', 'pair_copy.jpg', 'pair_original.jpg']);
     expect(coco.annotations).toHaveLength(1);
+  });
+
+  it('draws the object boxes on the image, opens an object and corrects its label', async () => {
+    await page.goto(`${server.url}/dataset/${datasetId}/data?q=pair_original`);
+    await page.getByTestId('tile').first().getByRole('link').first().click();
+    await page.getByRole('heading', { name: 'pair_original.jpg' }).waitFor();
+    const imageUrl = page.url();
+    // The imported box (100,120 200×150 on the 640×480 image) is drawn with its class, where it is on the displayed image.
+    const box = page.getByTestId('object-box');
+    await expect.poll(() => box.count()).toBe(1);
+    expect(await box.getAttribute('data-label')).toBe('wheel');
+    expect(await box.textContent()).toBe('wheel');
+    const image = (await page.getByTestId('media-image').boundingBox())!;
+    const drawn = (await box.locator('rect').first().boundingBox())!;
+    const scale = Math.min(image.width / 640, image.height / 480);
+    const left = image.x + (image.width - 640 * scale) / 2;
+    const top = image.y + (image.height - 480 * scale) / 2;
+    expect(Math.abs(drawn.x - (left + 100 * scale))).toBeLessThan(3);
+    expect(Math.abs(drawn.y - (top + 120 * scale))).toBeLessThan(3);
+    expect(Math.abs(drawn.width - 200 * scale)).toBeLessThan(3);
+    expect(Math.abs(drawn.height - 150 * scale)).toBeLessThan(3);
+    const objects = page.getByTestId('objects');
+    expect(await objects.textContent()).toContain('wheel 100, 120 · 200 × 150');
+    // The toggle hides and shows them.
+    await objects.getByLabel('Show boxes on the image').uncheck();
+    await expect.poll(() => box.count()).toBe(0);
+    await objects.getByLabel('Show boxes on the image').check();
+    await expect.poll(() => box.count()).toBe(1);
+    await shot(page, '14-media-objects');
+
+    // The object's own page: its crop, and a link back to its image.
+    await objects.getByTestId('object-link').first().click();
+    await page.getByTestId('object-crop').waitFor();
+    expect(page.url()).not.toBe(imageUrl);
+    await expect.poll(() => page.getByTestId('object-crop').evaluate((img) => (img as unknown as { complete: boolean; naturalWidth: number }).naturalWidth)).toBeGreaterThan(0);
+    expect(await page.getByTestId('object-parent').textContent()).toContain('Object cut from pair_original.jpg at 100, 120 · 200 × 150');
+    expect(await page.getByTestId('labels').textContent()).toBe('wheel');
+    // Correct its class: remove the chip, add another, save; it stays after a reload.
+    await page.getByRole('button', { name: 'Edit labels' }).click();
+    await page.getByRole('button', { name: 'Remove wheel' }).click();
+    await page.getByLabel('New label').fill('tyre');
+    await page.getByLabel('New label').press('Enter');
+    await page.getByRole('button', { name: 'Save labels' }).click();
+    await expect.poll(() => page.getByTestId('labels').textContent()).toBe('tyre');
+    await page.reload();
+    await expect.poll(() => page.getByTestId('labels').textContent()).toBe('tyre');
+    await shot(page, '15-object');
+
+    // Back on the image, the box carries the new class; the image's own labels are edited the same way.
+    await page.getByTestId('object-parent').getByRole('link', { name: 'pair_original.jpg' }).click();
+    await expect.poll(() => page.url()).toBe(imageUrl);
+    await expect.poll(() => box.getAttribute('data-label')).toBe('tyre');
+    await page.getByRole('button', { name: 'Edit labels' }).click();
+    await page.getByLabel('New label').fill('parked car');
+    await page.getByRole('button', { name: 'Save labels' }).click();
+    await expect.poll(() => page.getByTestId('labels').textContent()).toBe('carparked car');
+    await page.reload();
+    await expect.poll(() => page.getByTestId('labels').textContent()).toBe('carparked car');
   });
 
   it('creates and revokes an API key (secret shown once, working snippet), deletes the dataset, logs out', async () => {

@@ -298,6 +298,18 @@ export interface MediaDetails {
   clusters: { level: number; cluster_id: string }[];
   labels?: { name: string; source: string; confidence: number | null }[];
   caption?: string | null;
+  /** An image's objects: class, box [x, y, w, h] in pixels of the image (null until known), status. */
+  objects?: MediaObject[];
+  /** An object's image and its box in it. */
+  parent_media_id?: string | null;
+  bounding_box?: number[] | null;
+}
+
+export interface MediaObject {
+  object_id: string;
+  label: string | null;
+  bbox: number[] | null;
+  status: string;
 }
 
 export type AnnotationFormat = 'coco' | 'yolo' | 'csv' | 'parquet';
@@ -413,6 +425,8 @@ export const api = {
   duplicatesOf: (id: string, mediaId: string, signal?: AbortSignal) => request<string[]>('GET', `/dataset/${id}/media/${mediaId}/duplicates`, { signal }),
   setCaption: (id: string, mediaId: string, caption: string | null) =>
     request<{ media_id: string; caption: string | null }>('PUT', `/dataset/${id}/media/${mediaId}/caption`, { json: { caption } }),
+  setLabels: (id: string, mediaId: string, labels: string[]) =>
+    request<{ media_id: string; labels: { name: string; source: 'User' }[] }>('PUT', `/dataset/${id}/media/${mediaId}/labels`, { json: { labels } }),
   importAnnotations: (id: string, file: File, options: { format?: AnnotationFormat; source: LabelSource }) => {
     const form = new FormData();
     if (options.format) form.set('format', options.format);

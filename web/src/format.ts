@@ -54,6 +54,10 @@ export const blockers = {
     if (!atLeast(dataset.role, 'editor')) return `Editing captions needs the editor or owner role; yours is ${dataset.role}.`;
     return null;
   },
+  editLabels(dataset: Dataset): string | null {
+    if (!atLeast(dataset.role, 'editor')) return `Editing labels needs the editor or owner role; yours is ${dataset.role}.`;
+    return null;
+  },
   export(dataset: Dataset): string | null {
     if (dataset.status_new !== 'READY') return `Export needs a READY dataset; it is ${dataset.status_new}.`;
     return null;

@@ -11,7 +11,7 @@ const MediaParams = Type.Object({ datasetId: Type.String(), mediaId: Type.String
 const MediaDetails = Type.Object({
   media_id: Type.String(),
   dataset_id: Type.String(),
-  media_type: Type.String({ description: 'image, video or video_frame' }),
+  media_type: Type.String({ description: 'image, video, video_frame or object' }),
   status: Type.String({ description: 'PENDING, READY or FAILED' }),
   file_name: Type.String(),
   original_media_uri: Type.String(),
@@ -57,6 +57,19 @@ const MediaDetails = Type.Object({
     description: "The media's own labels (an object's: its class)",
   }),
   caption: Nullable(Type.String()),
+  objects: Type.Array(
+    Type.Object({
+      object_id: Type.String(),
+      label: Nullable(Type.String({ description: "The object's class (the user's label when it has several)" })),
+      bbox: Nullable(Type.Array(Type.Number(), { minItems: 4, maxItems: 4, description: '[x, y, width, height] in pixels of the image; null until known' })),
+      status: Type.String({ description: 'PENDING (not cut out yet), READY or FAILED' }),
+    }),
+    { description: 'An image: the objects cut from it, top to bottom then left to right (FAILED ones included, with their status); empty for other media' },
+  ),
+  parent_media_id: Nullable(Type.String({ description: 'An object: the image it is cut from' })),
+  bounding_box: Nullable(
+    Type.Array(Type.Number(), { minItems: 4, maxItems: 4, description: 'An object: [x, y, width, height] in pixels of its image; null until known' }),
+  ),
 });
 
 const GroupMember = Type.Object({
@@ -81,7 +94,7 @@ export const mediaDetailsRoutes: FastifyPluginAsyncTypebox<{ mediaDetails: Media
       config: { datasetRole: 'viewer' },
       schema: {
         tags,
-        summary: 'One media item: file name, dimensions, type, video and timestamp of a frame, quality, issues, uniqueness, clusters, labels, caption',
+        summary: "One media item: file name, dimensions, type, video and timestamp of a frame, quality, issues, uniqueness, clusters, labels, caption; an image's objects, an object's image and box",
         params: MediaParams,
         response: { 200: MediaDetails },
       },

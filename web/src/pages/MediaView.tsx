@@ -1,5 +1,5 @@
 import { useEffect, useRef, useState } from 'react';
-import { api, thumbnailUrl, type Dataset, type MediaDetails, type Preview } from '../api';
+import { api, thumbnailUrl, type Dataset, type MediaDetails, type MediaObject, type Preview } from '../api';
 import { DatasetHeader, useDataset } from '../components/DatasetHeader';
 import { ErrorBanner, Spinner } from '../components/ui';
 import { blockers, formatBytes, formatDate, formatSeconds } from '../format';
@@ -8,12 +8,14 @@ import { Link, navigate } from '../router';
 
 const NEIGHBOURS = 24;
 
-/** One media item: the full image (or frame with its video), caption, labels, metadata, issues, duplicates and nearest neighbours. */
+/** One media item: the full image with its object boxes (or frame with its video, or an object's crop), caption, labels, metadata, issues, duplicates and nearest neighbours. */
 export function MediaViewPage({ id, mediaId }: { id: string; mediaId: string }) {
   const dataset = useDataset(id);
   const media = useAsync((signal) => api.media(id, mediaId, signal), [id, mediaId]);
   const searchable = dataset.data ? blockers.search(dataset.data) === null : false;
   const duplicates = useAsync((signal) => api.duplicatesOf(id, mediaId, signal), [id, mediaId]);
+  const [showBoxes, setShowBoxes] = useState(true);
+  const [highlighted, setHighlighted] = useState<string | null>(null);
   const neighbours = useAsync(
     async (signal): Promise<Preview[]> => {
       if (!searchable) return [];
@@ -33,7 +35,7 @@ export function MediaViewPage({ id, mediaId }: { id: string; mediaId: string }) 
         {media.data && (
           <>
             <section className="media-viewer">
-              <MediaDisplay media={media.data} />
+              <MediaDisplay datasetId={id} media={media.data} showBoxes={showBoxes} highlighted={highlighted} />
               <div className="row">
                 <button
                   type="button"
@@ -55,7 +57,8 @@ export function MediaViewPage({ id, mediaId }: { id: string; mediaId: string }) 
             <aside className="media-info">
               <h2 className="break">{media.data.file_name}</h2>
               <Caption datasetId={id} dataset={dataset.data} media={media.data} onSaved={(caption) => media.setData({ ...media.data!, caption })} />
-              <Labels media={media.data} />
+              <Labels datasetId={id} dataset={dataset.data} media={media.data} onSaved={(labels) => media.setData({ ...media.data!, labels })} />
+              <Objects datasetId={id} objects={media.data.objects ?? []} show={showBoxes} onShow={setShowBoxes} onHighlight={setHighlighted} />
               <Metadata media={media.data} />
               <Issues media={media.data} />
               <h3>Duplicates (similarity ≥ 0.96)</h3>
@@ -95,7 +98,7 @@ export function MediaViewPage({ id, mediaId }: { id: string; mediaId: string }) 
   );
 }
 
-function MediaDisplay({ media }: { media: MediaDetails }) {
+function MediaDisplay({ datasetId, media, showBoxes, highlighted }: { datasetId: string; media: MediaDetails; showBoxes: boolean; highlighted: string | null }) {
   const video = useRef<HTMLVideoElement>(null);
   const at = media.video?.frame_timestamp ?? 0;
   useEffect(() => {
@@ -112,9 +115,10 @@ function MediaDisplay({ media }: { media: MediaDetails }) {
   if (media.media_type === 'video') {
     return <video className="media-full" src={media.media_uri} controls preload="metadata" />;
   }
+  if (media.media_type === 'object') return <ObjectDisplay datasetId={datasetId} media={media} />;
   return (
     <>
-      <img className="media-full" src={media.media_uri} alt={media.file_name} data-testid="media-image" />
+      <BoxedImage src={media.media_uri} alt={media.file_name} width={media.width} height={media.height} objects={showBoxes ? (media.objects ?? []) : []} highlighted={highlighted} />
       {media.video && (
         <div className="video-context">
           <p>
@@ -125,6 +129,144 @@ function MediaDisplay({ media }: { media: MediaDetails }) {
         </div>
       )}
     </>
+  );
+}
+
+const boxText = (box: number[]) => {
+  const [x, y, w, h] = box.map((v) => Math.round(v));
+  return `${x}, ${y} · ${w} × ${h}`;
+};
+
+/**
+ * The image with its objects' boxes drawn over it. The SVG covers the image element and maps image
+ * pixels with the same "contain" fit as the image, so the boxes follow it at any displayed size.
+ */
+function BoxedImage({
+  src,
+  alt,
+  width,
+  height,
+  objects,
+  highlighted,
+}: {
+  src: string;
+  alt: string;
+  width: number | null;
+  height: number | null;
+  objects: MediaObject[];
+  highlighted: string | null;
+}) {
+  const [natural, setNatural] = useState<{ w: number; h: number } | null>(null);
+  const w = width ?? natural?.w;
+  const h = height ?? natural?.h;
+  const drawn = w && h ? objects.filter((o) => o.bbox && o.status !== 'FAILED') : [];
+  const font = w && h ? Math.max(10, Math.round(Math.max(w, h) / 45)) : 12;
+  const tagHeight = font * 1.4;
+  return (
+    <div className="media-stage">
+      <img
+        className="media-full"
+        src={src}
+        alt={alt}
+        data-testid="media-image"
+        onLoad={(e) => setNatural({ w: e.currentTarget.naturalWidth, h: e.currentTarget.naturalHeight })}
+      />
+      {drawn.length > 0 && (
+        <svg className="box-overlay" viewBox={`0 0 ${w} ${h}`} preserveAspectRatio="xMidYMid meet" data-testid="object-boxes" aria-hidden="true">
+          {drawn.map((o) => {
+            const [x = 0, y = 0, bw = 0, bh = 0] = o.bbox!;
+            const name = o.label ?? 'unlabelled';
+            const tagY = y >= tagHeight ? y - tagHeight : y;
+            return (
+              <g key={o.object_id} className={`box${o.object_id === highlighted ? ' box-active' : ''}`} data-testid="object-box" data-label={o.label ?? ''}>
+                <rect className="box-rect" x={x} y={y} width={bw} height={bh} vectorEffect="non-scaling-stroke" />
+                <rect className="box-tag" x={x} y={tagY} width={name.length * font * 0.62 + font * 0.6} height={tagHeight} />
+                <text x={x + font * 0.3} y={tagY + font * 1.05} fontSize={font}>
+                  {name}
+                </text>
+              </g>
+            );
+          })}
+        </svg>
+      )}
+    </div>
+  );
+}
+
+/** An object: its crop (the thumbnail; until it is cut out, the image with its box) and the image it comes from. */
+function ObjectDisplay({ datasetId, media }: { datasetId: string; media: MediaDetails }) {
+  const box = media.bounding_box ?? null;
+  const label = media.labels?.[0]?.name ?? null;
+  return (
+    <>
+      {media.media_thumb_uri ? (
+        <div className="media-crop-frame">
+          <img className="media-crop" src={media.media_thumb_uri} alt={`${label ?? 'object'} in ${media.file_name}`} data-testid="object-crop" />
+        </div>
+      ) : (
+        <BoxedImage
+          src={media.media_uri}
+          alt={media.file_name}
+          width={null}
+          height={null}
+          objects={box ? [{ object_id: media.media_id, label, bbox: box, status: media.status }] : []}
+          highlighted={null}
+        />
+      )}
+      <p className="object-context" data-testid="object-parent">
+        Object cut from{' '}
+        {media.parent_media_id ? <Link to={`/dataset/${datasetId}/data/image/${media.parent_media_id}`}>{media.file_name}</Link> : media.file_name}
+        {box && <span className="muted"> at {boxText(box)}</span>}
+        {media.status !== 'READY' && (
+          <>
+            {' '}
+            <span className={`badge ${media.status === 'FAILED' ? 'badge-red' : 'badge-grey'}`}>{media.status}</span>
+          </>
+        )}
+      </p>
+    </>
+  );
+}
+
+/** An image's objects: class and box, each linking to the object's own page; and whether the boxes are drawn. */
+function Objects({
+  datasetId,
+  objects,
+  show,
+  onShow,
+  onHighlight,
+}: {
+  datasetId: string;
+  objects: MediaObject[];
+  show: boolean;
+  onShow: (show: boolean) => void;
+  onHighlight: (objectId: string | null) => void;
+}) {
+  if (objects.length === 0) return null;
+  return (
+    <section data-testid="objects">
+      <h3>Objects ({objects.length})</h3>
+      <label className="inline">
+        <input type="checkbox" checked={show} onChange={(e) => onShow(e.target.checked)} /> Show boxes on the image
+      </label>
+      <ul className="object-list">
+        {objects.map((o) => (
+          <li
+            key={o.object_id}
+            className={o.status === 'FAILED' ? 'object-failed' : undefined}
+            title={o.status === 'READY' ? undefined : o.status === 'FAILED' ? 'FAILED: could not be cut out' : 'PENDING: cut out by the next indexing'}
+            onMouseEnter={() => onHighlight(o.object_id)}
+            onMouseLeave={() => onHighlight(null)}
+          >
+            <Link to={`/dataset/${datasetId}/data/image/${o.object_id}`} data-testid="object-link">
+              {o.label ?? 'unlabelled'}
+            </Link>{' '}
+            <span className="muted small-text">{o.bbox ? boxText(o.bbox) : 'box not known yet'}</span>
+            {o.status !== 'READY' && <span className="muted small-text"> · {o.status}</span>}
+          </li>
+        ))}
+      </ul>
+    </section>
   );
 }
 
@@ -259,28 +401,126 @@ function Caption({ datasetId, dataset, media, onSaved }: { datasetId: string; da
   );
 }
 
-/** The media's own labels, with who set them and how sure they are. */
-function Labels({ media }: { media: MediaDetails }) {
+/** The media's own labels, with who set them and how sure they are; editors and owners replace them (as the user's). */
+function Labels({
+  datasetId,
+  dataset,
+  media,
+  onSaved,
+}: {
+  datasetId: string;
+  dataset: Dataset | undefined;
+  media: MediaDetails;
+  onSaved: (labels: NonNullable<MediaDetails['labels']>) => void;
+}) {
   const labels = media.labels ?? [];
+  const [draft, setDraft] = useState<string[] | null>(null);
+  const [input, setInput] = useState('');
+  const [saving, setSaving] = useState(false);
+  const [error, setError] = useState<string | null>(null);
+  const blocked = dataset ? blockers.editLabels(dataset) : 'Loading the dataset…';
+  const editable = media.media_type !== 'video' && blocked === null;
+  const withInput = (names: string[]) => {
+    const name = input.trim();
+    return name === '' || names.includes(name) ? names : [...names, name];
+  };
+  const add = () => {
+    if (draft === null) return;
+    setDraft(withInput(draft));
+    setInput('');
+  };
+  const cancel = () => {
+    setDraft(null);
+    setInput('');
+    setError(null);
+  };
+  const save = async () => {
+    if (draft === null) return;
+    setSaving(true);
+    setError(null);
+    try {
+      const saved = await api.setLabels(datasetId, media.media_id, withInput(draft));
+      onSaved(saved.labels.map((l) => ({ name: l.name, source: l.source, confidence: null })));
+      cancel();
+    } catch (err) {
+      setError(messageOf(err));
+    } finally {
+      setSaving(false);
+    }
+  };
+
   return (
-    <>
-      <h3>Labels</h3>
-      {labels.length === 0 ? (
-        <p className="muted">No labels.</p>
+    <section data-testid="labels-section">
+      <h3>{media.media_type === 'object' ? 'Class' : 'Labels'}</h3>
+      {draft === null ? (
+        <>
+          {labels.length === 0 ? (
+            <p className="muted">No labels.</p>
+          ) : (
+            <p data-testid="labels">
+              {labels.map((l, i) => (
+                <span
+                  key={`${l.name}|${l.source}|${i}`}
+                  className={`badge ${l.source === 'Model' ? 'badge-grey' : 'badge-blue'} label-badge`}
+                  title={`${l.source}${l.confidence === null ? '' : `, confidence ${l.confidence.toFixed(2)}`}`}
+                >
+                  {l.name}
+                  {l.confidence !== null && <span className="muted"> {l.confidence.toFixed(2)}</span>}
+                </span>
+              ))}
+            </p>
+          )}
+          {editable && (
+            <button type="button" className="small" onClick={() => setDraft([...new Set(labels.map((l) => l.name))])}>
+              Edit labels
+            </button>
+          )}
+        </>
       ) : (
-        <p data-testid="labels">
-          {labels.map((l, i) => (
-            <span
-              key={`${l.name}|${l.source}|${i}`}
-              className={`badge ${l.source === 'Model' ? 'badge-grey' : 'badge-blue'} label-badge`}
-              title={`${l.source}${l.confidence === null ? '' : `, confidence ${l.confidence.toFixed(2)}`}`}
-            >
-              {l.name}
-              {l.confidence !== null && <span className="muted"> {l.confidence.toFixed(2)}</span>}
-            </span>
-          ))}
-        </p>
+        <div data-testid="label-editor">
+          <p>
+            {draft.length === 0 && <span className="muted">No labels. </span>}
+            {draft.map((name) => (
+              <span key={name} className="badge badge-blue label-badge label-chip">
+                {name}
+                <button type="button" className="chip-remove" aria-label={`Remove ${name}`} disabled={saving} onClick={() => setDraft(draft.filter((n) => n !== name))}>
+                  ×
+                </button>
+              </span>
+            ))}
+          </p>
+          <div className="row">
+            <input
+              name="label"
+              aria-label="New label"
+              placeholder="Add a label"
+              value={input}
+              maxLength={200}
+              disabled={saving}
+              onChange={(e) => setInput(e.target.value)}
+              onKeyDown={(e) => {
+                if (e.key === 'Enter') {
+                  e.preventDefault();
+                  add();
+                }
+              }}
+            />
+            <button type="button" className="small" disabled={saving || input.trim() === ''} onClick={add}>
+              Add
+            </button>
+          </div>
+          <p className="hint">Saving replaces the labels of every source with these, as yours (User); none removes them.</p>
+          <div className="row">
+            <button type="button" className="small primary" disabled={saving} onClick={save}>
+              {saving ? 'Saving…' : 'Save labels'}
+            </button>
+            <button type="button" className="small" disabled={saving} onClick={cancel}>
+              Cancel
+            </button>
+          </div>
+        </div>
       )}
-    </>
+      <ErrorBanner error={error} onDismiss={() => setError(null)} />
+    </section>
   );
 }
