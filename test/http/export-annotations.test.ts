@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LabelSource, MediaStatus } from '../../src/db/schema.js';
 import { makeImage } from '../fixtures/media.js';
 import { readyDataset, type Headers } from '../helpers/flows.js';
+import { insertObject } from '../helpers/objects.js';
 import { startTestApp, type TestApp } from '../helpers/harness.js';
 import { readZip } from '../helpers/zip.js';
 
@@ -108,32 +109,7 @@ describe('export of labels, objects, tags and captions', () => {
       status: MediaStatus,
       cls: [string, LabelSource, number | null] | null,
     ) => {
-      const parent = media.find((m) => m.id === id[parentName])!;
-      const objectId = crypto.randomUUID();
-      objects[name] = objectId;
-      await db
-        .insertInto('media')
-        .values({
-          id: objectId,
-          dataset_id: datasetId,
-          transaction_id: null,
-          media_type: 'object',
-          status,
-          original_media_uri: `${parent.original_media_uri}#bbox=${box.join(',')}`,
-          file_name: parent.file_name,
-          blob_key: parent.blob_key,
-          file_size: parent.file_size,
-          sha256: parent.sha256,
-          parent_media_id: parent.id,
-          created_at: now,
-          bbox_x: box[0],
-          bbox_y: box[1],
-          bbox_w: box[2],
-          bbox_h: box[3],
-          bbox_units: units,
-        })
-        .execute();
-      if (cls) await label(objectId, ...cls);
+      objects[name] = await insertObject(db, id[parentName]!, box, { units, status, labels: cls ? [cls] : [] });
     };
 
     await label(id.living_room!, 'cat', 'User');

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { NewMediaRow } from '../../src/db/media.repository.js';
+import { insertObject as insertObjectRow, type Box } from '../helpers/objects.js';
 import { makeImage, makeVideo } from '../fixtures/media.js';
 import { readyDataset, type UploadFile } from '../helpers/flows.js';
 import { makeTempDir, startTestApp, type TestApp, type TestUser } from '../helpers/harness.js';
@@ -191,36 +191,9 @@ describe('media details, issue summary and duplicate groups', () => {
 
   it("answers an image's objects (label, box in pixels, status) and an object's image and box", async () => {
     const imageId = id('dup_original.jpg');
-    const parent = await t.container.db.selectFrom('media').selectAll().where('id', '=', imageId).executeTakeFirstOrThrow();
     // Object rows and labels as an annotation import leaves them (PENDING until a reindex cuts them out).
-    const insertObject = async (box: number[], units: 'px' | 'relative', status: 'PENDING' | 'FAILED', labels: [string, 'User' | 'Model'][]) => {
-      const objectId = crypto.randomUUID();
-      const now = new Date().toISOString();
-      const row: NewMediaRow = {
-        id: objectId,
-        dataset_id: datasetId,
-        transaction_id: null,
-        media_type: 'object',
-        status,
-        original_media_uri: `${parent.original_media_uri}#bbox=${box.join(',')}`,
-        file_name: parent.file_name,
-        blob_key: parent.blob_key,
-        file_size: parent.file_size,
-        sha256: '',
-        parent_media_id: imageId,
-        created_at: now,
-        bbox_x: box[0]!,
-        bbox_y: box[1]!,
-        bbox_w: box[2]!,
-        bbox_h: box[3]!,
-        bbox_units: units,
-      };
-      await t.container.db.insertInto('media').values(row).execute();
-      for (const [label, source] of labels) {
-        await t.container.db.insertInto('media_labels').values({ id: crypto.randomUUID(), dataset_id: datasetId, media_id: objectId, label, source, confidence: null, import_id: null, created_at: now }).execute();
-      }
-      return objectId;
-    };
+    const insertObject = (box: Box, units: 'px' | 'relative', status: 'PENDING' | 'FAILED', labels: [string, 'User' | 'Model'][]) =>
+      insertObjectRow(t.container.db, imageId, box, { units, status, labels });
     const wheel = await insertObject([100, 120, 200, 150], 'px', 'PENDING', [['tyre', 'Model'], ['wheel', 'User']]);
     const unlabelled = await insertObject([0.5, 0.25, 0.25, 0.5], 'relative', 'PENDING', []);
     const failed = await insertObject([600, 400, 300, 300], 'px', 'FAILED', [['car', 'Model']]);

@@ -1,10 +1,10 @@
 import crypto from 'node:crypto';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { NewMediaRow } from '../../src/db/media.repository.js';
 import { makeImage, truncatedJpeg } from '../fixtures/media.js';
 import { draftDataset, getDataset, processFiles, reindex, type Headers, type UploadFile } from '../helpers/flows.js';
 import { startTestApp, waitForStatus, type TestApp } from '../helpers/harness.js';
+import { insertObject as insertObjectRow, type Box } from '../helpers/objects.js';
 import { readZip } from '../helpers/zip.js';
 
 /**
@@ -29,7 +29,6 @@ interface ExploreBody {
   metadata: Record<string, unknown>;
 }
 
-type Box = [number, number, number, number];
 
 describe('objects cut from images', () => {
   let t: TestApp;
@@ -47,33 +46,8 @@ describe('objects cut from images', () => {
     return new Map(rows.map((r) => [r.file_name, r.id]));
   };
   /** A PENDING object row on `parentId`, as an annotation import writes it; optionally with a label. */
-  const insertObject = async (datasetId: string, parentId: string, box: Box, units: 'px' | 'relative' = 'px', label?: string, on: TestApp = t) => {
-    const parent = await db(on).selectFrom('media').selectAll().where('id', '=', parentId).executeTakeFirstOrThrow();
-    const id = crypto.randomUUID();
-    const now = new Date().toISOString();
-    const row: NewMediaRow = {
-      id,
-      dataset_id: datasetId,
-      transaction_id: null,
-      media_type: 'object',
-      status: 'PENDING',
-      original_media_uri: `${parent.original_media_uri}#bbox=${box.join(',')}`,
-      file_name: parent.file_name,
-      blob_key: parent.blob_key,
-      file_size: parent.file_size,
-      sha256: '',
-      parent_media_id: parentId,
-      created_at: now,
-      bbox_x: box[0],
-      bbox_y: box[1],
-      bbox_w: box[2],
-      bbox_h: box[3],
-      bbox_units: units,
-    };
-    await db(on).insertInto('media').values(row).execute();
-    if (label !== undefined) await insertLabel(datasetId, id, label);
-    return id;
-  };
+  const insertObject = (parentId: string, box: Box, units: 'px' | 'relative' = 'px', label?: string, on: TestApp = t) =>
+    insertObjectRow(db(on), parentId, box, { units, labels: label === undefined ? [] : [[label, 'User']] });
   const insertLabel = async (datasetId: string, mediaId: string, label: string) => {
     await db()
       .insertInto('media_labels')
@@ -106,12 +80,12 @@ describe('objects cut from images', () => {
       datasetId = draft.datasetId;
       ids = await mediaIdsByName(datasetId);
       // Written while the images are still PENDING (an import with the upload): processed once their image is.
-      objects.car = await insertObject(datasetId, ids.get('street.jpg')!, [100, 80, 200, 150], 'px', 'car');
-      objects.carCopy = await insertObject(datasetId, ids.get('street_copy.jpg')!, [100, 80, 200, 150], 'px', 'car');
-      objects.tree = await insertObject(datasetId, ids.get('park.png')!, [0.5, 0.5, 0.25, 0.25], 'relative', 'tree');
-      objects.bench = await insertObject(datasetId, ids.get('park.png')!, [0, 0, 100, 100], 'px', 'bench');
-      objects.outside = await insertObject(datasetId, ids.get('street.jpg')!, [1000, 1000, 50, 50], 'px', 'ghost');
-      objects.onBroken = await insertObject(datasetId, ids.get('broken.jpg')!, [0, 0, 10, 10], 'px', 'ghost');
+      objects.car = await insertObject(ids.get('street.jpg')!, [100, 80, 200, 150], 'px', 'car');
+      objects.carCopy = await insertObject(ids.get('street_copy.jpg')!, [100, 80, 200, 150], 'px', 'car');
+      objects.tree = await insertObject(ids.get('park.png')!, [0.5, 0.5, 0.25, 0.25], 'relative', 'tree');
+      objects.bench = await insertObject(ids.get('park.png')!, [0, 0, 100, 100], 'px', 'bench');
+      objects.outside = await insertObject(ids.get('street.jpg')!, [1000, 1000, 50, 50], 'px', 'ghost');
+      objects.onBroken = await insertObject(ids.get('broken.jpg')!, [0, 0, 10, 10], 'px', 'ghost');
       expect((await processFiles(t.app, headers, datasetId, draft.transId)).statusCode).toBe(202);
       const dataset = await waitForStatus(t.app, headers, datasetId, ['READY', 'ERROR'], 120_000);
       expect(dataset, String(dataset.fatal_error_msg)).toMatchObject({ status_new: 'READY', n_images: 3, n_objects: 4 });
@@ -201,7 +175,7 @@ describe('objects cut from images', () => {
     });
 
     it('a reindex processes boxes annotated after indexing, then indexes them with the rest', async () => {
-      const added = await insertObject(datasetId, ids.get('street.jpg')!, [320, 240, 160, 120], 'px', 'sign');
+      const added = await insertObject(ids.get('street.jpg')!, [320, 240, 160, 120], 'px', 'sign');
       // An annotation import into an indexed dataset leaves it PARTIAL INDEX.
       await db().updateTable('datasets').set({ status: 'PARTIAL INDEX' }).where('id', '=', datasetId).execute();
       expect((await reindex(t.app, headers, datasetId)).statusCode).toBe(202);
@@ -229,9 +203,9 @@ describe('objects cut from images', () => {
       const draft = await draftDataset(sharded.app, owner, files, 'sharded objects');
       const rows = await sharded.container.db.selectFrom('media').select(['id', 'file_name']).where('dataset_id', '=', draft.datasetId).execute();
       const idOf = new Map(rows.map((r) => [r.file_name, r.id]));
-      const a = await insertObject(draft.datasetId, idOf.get('copy_a.jpg')!, [40, 30, 120, 90], 'px', undefined, sharded);
-      const b = await insertObject(draft.datasetId, idOf.get('copy_b.jpg')!, [40, 30, 120, 90], 'px', undefined, sharded);
-      const c = await insertObject(draft.datasetId, idOf.get('other_41.jpg')!, [0, 0, 160, 120], 'px', undefined, sharded);
+      const a = await insertObject(idOf.get('copy_a.jpg')!, [40, 30, 120, 90], 'px', undefined, sharded);
+      const b = await insertObject(idOf.get('copy_b.jpg')!, [40, 30, 120, 90], 'px', undefined, sharded);
+      const c = await insertObject(idOf.get('other_41.jpg')!, [0, 0, 160, 120], 'px', undefined, sharded);
       expect((await processFiles(sharded.app, owner, draft.datasetId, draft.transId)).statusCode).toBe(202);
       const dataset = await waitForStatus(sharded.app, owner, draft.datasetId, ['READY', 'ERROR'], 120_000);
       expect(dataset, String(dataset.fatal_error_msg)).toMatchObject({ status_new: 'READY', n_images: 10, n_objects: 3 });
@@ -273,7 +247,7 @@ describe('objects cut from images', () => {
         const cls = name.split('_')[0]!;
         // One image and one (other) object carry the wrong label.
         await insertLabel(datasetId, ids.get(name)!, name === 'red_3.jpg' ? 'green' : cls);
-        objectOf.set(name, await insertObject(datasetId, ids.get(name)!, [60, 45, 120, 90], 'px', name === 'blue_6.jpg' ? 'red' : cls));
+        objectOf.set(name, await insertObject(ids.get(name)!, [60, 45, 120, 90], 'px', name === 'blue_6.jpg' ? 'red' : cls));
       }
       expect((await processFiles(t.app, headers, datasetId, draft.transId)).statusCode).toBe(202);
       const dataset = await waitForStatus(t.app, headers, datasetId, ['READY', 'ERROR'], 120_000);
