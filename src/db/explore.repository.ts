@@ -203,15 +203,7 @@ export class ExploreRepository {
 
   /** READY media of the dataset (images, videos and frames). */
   async countMedia(datasetId: string): Promise<number> {
-    // Objects are entities of their own (n_objects), not media of the dataset.
-    const row = await this.db
-      .selectFrom('media')
-      .select((eb) => eb.fn.countAll<number>().as('n'))
-      .where('dataset_id', '=', datasetId)
-      .where('status', '=', 'READY')
-      .where('media_type', '!=', 'object')
-      .executeTakeFirstOrThrow();
-    return Number(row.n);
+    return countReadyMedia(this.db, datasetId);
   }
 
   /** Of `ids`, those that pass the filter. */
@@ -420,4 +412,16 @@ function toFloat32(bytes: Uint8Array): Float32Array {
 /** A LIKE pattern matching `text` anywhere, case-insensitively (compare with lower(column)). */
 function likePattern(text: string): string {
   return `%${text.toLowerCase().replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+}
+
+/** READY media of the dataset: images, videos and frames. Objects are entities of their own (n_objects), not media of the dataset. */
+export async function countReadyMedia(db: Kysely<Database>, datasetId: string): Promise<number> {
+  const row = await db
+    .selectFrom('media')
+    .select((eb) => eb.fn.countAll<number>().as('n'))
+    .where('dataset_id', '=', datasetId)
+    .where('status', '=', 'READY')
+    .where('media_type', '!=', 'object')
+    .executeTakeFirstOrThrow();
+  return Number(row.n);
 }

@@ -1,5 +1,6 @@
 import { sql, type Kysely, type Selectable } from 'kysely';
 import type { Database, IssueType, LabelSource, MediaTable } from './schema.js';
+import { countReadyMedia } from './explore.repository.js';
 
 export type MediaDetailsRow = Pick<
   Selectable<MediaTable>,
@@ -198,14 +199,7 @@ export class MediaDetailsRepository {
 
   /** READY media of the dataset (images, videos, frames; not objects). */
   async countMedia(datasetId: string): Promise<number> {
-    const row = await this.db
-      .selectFrom('media')
-      .select((eb) => eb.fn.countAll<number>().as('n'))
-      .where('dataset_id', '=', datasetId)
-      .where('status', '=', 'READY')
-      .where('media_type', '!=', 'object')
-      .executeTakeFirstOrThrow();
-    return Number(row.n);
+    return countReadyMedia(this.db, datasetId);
   }
 
   /** A page of near-duplicate groups at `threshold`, largest first, with their sizes. */
