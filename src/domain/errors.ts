@@ -85,3 +85,9 @@ export class RequestValidationError extends Error {
 }
 
 export const datasetNotFound = (): NotFoundError => new NotFoundError('Dataset not found');
+
+/** A bulk request naming ids that are not `what` of the dataset: 400 naming the first 20, nothing changed. */
+export function notInDataset(what: string, unknown: string[]): BadRequestError {
+  const shown = unknown.slice(0, 20).join(', ');
+  return new BadRequestError(`Not ${what} of this dataset: ${shown}${unknown.length > 20 ? ` and ${unknown.length - 20} more` : ''}; nothing was changed`);
+}

@@ -1,4 +1,5 @@
 import { datasetNotFound, ForbiddenError } from '../domain/errors.js';
+import { isUuid } from '../domain/ids.js';
 import { roleAtLeast, type Role } from '../domain/roles.js';
 import type { DatasetRow, DatasetsRepository } from '../db/datasets.repository.js';
 
@@ -7,14 +8,13 @@ export interface DatasetAccess {
   role: Role;
 }
 
-const UUID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** Who may do what with a dataset. Non-members learn nothing: 404, as if it did not exist. */
 export class AccessService {
   constructor(private readonly datasets: DatasetsRepository) {}
 
   async require(userId: string, datasetId: string, required: Role): Promise<DatasetAccess> {
-    if (!UUID_PATTERN.test(datasetId)) throw datasetNotFound();
+    if (!isUuid(datasetId)) throw datasetNotFound();
     const [dataset, role] = await Promise.all([this.datasets.findById(datasetId), this.datasets.findRole(datasetId, userId)]);
     if (!dataset || !role) throw datasetNotFound();
     if (!roleAtLeast(role, required)) {

@@ -1,14 +1,15 @@
 import crypto from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { AnnotationFileError, LABEL_SOURCES, type AnnotationFormat, type AnnotationRecord, type LabelSource, type ParsedAnnotations } from '../annotations/annotation-record.js';
+import { annotationFormatOf } from '../annotations/detect-format.js';
 import { MediaMatcher } from '../annotations/media-matcher.js';
 import type { AnnotationImportRow, AnnotationsRepository, LabelableMedia, LabelCount, NewMediaLabel } from '../db/annotations.repository.js';
 import type { DatasetRow, DatasetsRepository } from '../db/datasets.repository.js';
 import type { NewMediaRow } from '../db/media.repository.js';
 import type { TasksRepository } from '../db/tasks.repository.js';
 import type { DatasetStatus } from '../domain/dataset-status.js';
-import { BadRequestError, ConflictError, NotFoundError, PayloadTooLargeError, RequestValidationError } from '../domain/errors.js';
-import { deterministicUuid } from '../domain/ids.js';
+import { ConflictError, notInDataset, NotFoundError, PayloadTooLargeError, RequestValidationError } from '../domain/errors.js';
+import { deterministicUuid, isUuid } from '../domain/ids.js';
 import { blobKeys, type BlobStore } from '../storage/blob-store.js';
 import { FileTooLargeError, type StagedFile, type UploadStaging } from '../storage/upload-staging.js';
 import type { AccessService } from './access.service.js';
@@ -65,7 +66,6 @@ export const MAX_LABELS_PER_MEDIA = 100;
 const ANNOTATABLE: ReadonlySet<DatasetStatus> = new Set(['DRAFT', 'READY', 'PARTIAL INDEX']);
 const EMPTY_COUNTS = { n_rows: 0, n_image_labels: 0, n_objects: 0, n_captions: 0, n_unmatched: 0, n_invalid: 0, problems: '[]' };
 const FILE_FIELDS = new Set(['file', 'annotations']);
-const UUID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 // eslint-disable-next-line no-control-regex
 const CONTROL_CHARACTERS = /[\u0000-\u001f\u007f-\u009f]/;
 
@@ -105,7 +105,7 @@ export class AnnotationsService {
       const id = crypto.randomUUID();
       const now = this.clock.now().toISOString();
       // The format is known for sure once the file is parsed; until then, what its name suggests.
-      const format = settings.format ?? guessFormat(staged.fileName);
+      const format = settings.format ?? annotationFormatOf(staged.fileName, staged.file.head) ?? 'csv';
       await this.repo.insertImport({ id, dataset_id: datasetId, task_id: null, created_by: userId, file_name: staged.fileName, format, source: settings.source, status: 'PENDING', blob_key: null, created_at: now, ...EMPTY_COUNTS });
       await this.run(id, dataset, { fileName: staged.fileName, filePath: staged.file.path, format: settings.format ?? undefined }, settings.source);
       return toView((await this.repo.findImport(datasetId, id))!);
@@ -124,7 +124,7 @@ export class AnnotationsService {
       const parsed = await this.parse({ fileName: file.fileName, filePath: file.filePath, ...(settings.format ? { format: settings.format } : {}) });
       return { format: parsed.format, source: settings.source };
     } catch (error) {
-      if (error instanceof AnnotationFileError) throw new RequestValidationError([{ loc: ['body', 'annotations'], msg: `The annotation file cannot be read: ${error.message}`, type: 'value_error' }]);
+      if (error instanceof AnnotationFileError) throw unreadable(error, 'annotations');
       throw error;
     }
   }
@@ -174,7 +174,7 @@ export class AnnotationsService {
 
   async getImport(userId: string, datasetId: string, importId: string): Promise<AnnotationImportView> {
     await this.access.require(userId, datasetId, 'viewer');
-    const row = UUID_PATTERN.test(importId) ? await this.repo.findImport(datasetId, importId) : undefined;
+    const row = isUuid(importId) ? await this.repo.findImport(datasetId, importId) : undefined;
     if (!row) throw new NotFoundError('Annotation import not found');
     return toView(row);
   }
@@ -190,10 +190,10 @@ export class AnnotationsService {
     if (changes.length > MAX_CAPTIONS_PER_REQUEST) throw new PayloadTooLargeError(`At most ${MAX_CAPTIONS_PER_REQUEST} captions per request; got ${changes.length}`);
     const normalised = changes.map((c, i) => ({ mediaId: c.media_id, caption: validCaption(c.caption, ['body', 'captions', i, 'caption']) }));
     const ids = [...new Set(normalised.map((c) => c.mediaId))];
-    const found = await this.repo.captionableIds(datasetId, ids.filter((id) => UUID_PATTERN.test(id)));
+    const found = await this.repo.captionableIds(datasetId, ids.filter(isUuid));
     const unknown = ids.filter((id) => !found.has(id));
     if (unknown.length > 0) {
-      throw new BadRequestError(`Not images of this dataset: ${unknown.slice(0, 20).join(', ')}${unknown.length > 20 ? ` and ${unknown.length - 20} more` : ''}; nothing was changed`);
+      throw notInDataset('images', unknown);
     }
     return { updated: await this.repo.setCaptions(datasetId, normalised) };
   }
@@ -201,7 +201,7 @@ export class AnnotationsService {
   async setCaption(userId: string, datasetId: string, mediaId: string, caption: string | null): Promise<CaptionChange> {
     await this.access.require(userId, datasetId, 'editor');
     const value = validCaption(caption, ['body', 'caption']);
-    if (!UUID_PATTERN.test(mediaId) || !(await this.repo.captionableIds(datasetId, [mediaId])).has(mediaId)) throw new NotFoundError('Media not found');
+    if (!isUuid(mediaId) || !(await this.repo.captionableIds(datasetId, [mediaId])).has(mediaId)) throw new NotFoundError('Media not found');
     await this.repo.setCaptions(datasetId, [{ mediaId, caption: value }]);
     return { media_id: mediaId, caption: value };
   }
@@ -219,7 +219,7 @@ export class AnnotationsService {
       const problem = labelProblem(name);
       if (problem) throw new RequestValidationError([{ loc: ['body', 'labels', i], msg: problem, type: 'value_error' }]);
     });
-    if (!UUID_PATTERN.test(mediaId) || !(await this.repo.labelableMediaById(datasetId, mediaId))) throw new NotFoundError('Media not found');
+    if (!isUuid(mediaId) || !(await this.repo.labelableMediaById(datasetId, mediaId))) throw new NotFoundError('Media not found');
     const now = this.clock.now().toISOString();
     await this.repo.replaceLabels(
       mediaId,
@@ -242,7 +242,7 @@ export class AnnotationsService {
     } catch (error) {
       if (!(error instanceof AnnotationFileError)) throw error;
       await this.repo.updateImport(importId, { status: 'FAILED', error: error.message, finished_at: this.clock.now().toISOString() });
-      throw new RequestValidationError([{ loc: ['body', 'file'], msg: `The annotation file cannot be read: ${error.message}`, type: 'value_error' }]);
+      throw unreadable(error, 'file');
     }
     const matcher = new MediaMatcher<LabelableMedia>();
     for await (const page of this.repo.labelableMedia(dataset.id)) for (const media of page) matcher.add(media);
@@ -361,6 +361,11 @@ function recordProblem(record: AnnotationRecord, media: LabelableMedia): string 
   return null;
 }
 
+/** 422 for a file that cannot be read as an annotation file, sent in form field `field`. */
+function unreadable(error: AnnotationFileError, field: string): RequestValidationError {
+  return new RequestValidationError([{ loc: ['body', field], msg: `The annotation file cannot be read: ${error.message}`, type: 'value_error' }]);
+}
+
 function labelProblem(label: string): string | null {
   if (label.trim() === '') return 'the label is empty';
   if ([...label].length > MAX_LABEL_LENGTH) return `the label is longer than ${MAX_LABEL_LENGTH} characters`;
@@ -372,14 +377,6 @@ function validCaption(caption: string | null | undefined, loc: (string | number)
   if (caption === null || caption === undefined || caption.trim() === '') return null;
   if ([...caption].length > MAX_CAPTION_LENGTH) throw new RequestValidationError([{ loc, msg: `A caption is at most ${MAX_CAPTION_LENGTH} characters`, type: 'value_error' }]);
   return caption.trim();
-}
-
-function guessFormat(fileName: string): AnnotationFormat {
-  const lower = fileName.toLowerCase();
-  if (lower.endsWith('.json')) return 'coco';
-  if (lower.endsWith('.parquet')) return 'parquet';
-  if (lower.endsWith('.csv')) return 'csv';
-  return 'yolo';
 }
 
 function parseSettings(fields: Map<string, string>, prefix = ''): { format: AnnotationFormat | null; source: LabelSource } {

@@ -1,5 +1,6 @@
 import crypto from 'node:crypto';
-import { BadRequestError, ConflictError, NotFoundError, PayloadTooLargeError, RequestValidationError } from '../domain/errors.js';
+import { ConflictError, NotFoundError, notInDataset, PayloadTooLargeError, RequestValidationError } from '../domain/errors.js';
+import { isUuid } from '../domain/ids.js';
 import type { TagsRepository } from '../db/tags.repository.js';
 import type { AccessService } from './access.service.js';
 import type { Clock } from './clock.js';
@@ -15,7 +16,6 @@ export const MAX_TAG_NAME_LENGTH = 100;
 /** Media ids one tag/untag request may name. */
 export const MAX_BULK_MEDIA_IDS = 10_000;
 
-const UUID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 // Control characters, and the comma that separates names in explore's `tags` parameter.
 const FORBIDDEN_IN_NAME = /[\u0000-\u001f\u007f-\u009f,]/;
 
@@ -70,12 +70,12 @@ export class TagsService {
   /** The names of the tags on one media, sorted. */
   async tagsOfMedia(userId: string, datasetId: string, mediaId: string): Promise<string[]> {
     await this.access.require(userId, datasetId, 'viewer');
-    if (!UUID_PATTERN.test(mediaId) || (await this.repo.existingMediaIds(datasetId, [mediaId])).size === 0) throw new NotFoundError('Media not found');
+    if (!isUuid(mediaId) || (await this.repo.existingMediaIds(datasetId, [mediaId])).size === 0) throw new NotFoundError('Media not found');
     return (await this.repo.tagsOfMedia(datasetId, [mediaId])).map((t) => t.name);
   }
 
   private async tag(datasetId: string, tagId: string): Promise<TagView> {
-    const tag = UUID_PATTERN.test(tagId) ? await this.repo.find(datasetId, tagId) : undefined;
+    const tag = isUuid(tagId) ? await this.repo.find(datasetId, tagId) : undefined;
     if (!tag) throw new NotFoundError('Tag not found');
     return tag;
   }
@@ -86,11 +86,10 @@ export class TagsService {
       throw new PayloadTooLargeError(`At most ${MAX_BULK_MEDIA_IDS} media ids per request; got ${mediaIds.length}. Send them in several requests`);
     }
     const ids = [...new Set(mediaIds)];
-    const found = await this.repo.existingMediaIds(datasetId, ids.filter((id) => UUID_PATTERN.test(id)));
+    const found = await this.repo.existingMediaIds(datasetId, ids.filter(isUuid));
     const unknown = ids.filter((id) => !found.has(id));
     if (unknown.length > 0) {
-      const shown = unknown.slice(0, 20).join(', ');
-      throw new BadRequestError(`Not media of this dataset: ${shown}${unknown.length > 20 ? ` and ${unknown.length - 20} more` : ''}; nothing was changed`);
+      throw notInDataset('media', unknown);
     }
     return ids;
   }
