@@ -57,17 +57,15 @@ export class AnnotationsRepository {
   /**
    * Writes one import's results in one transaction: labels (an identical media/label/source row is
    * not added twice), captions, and objects (deterministic ids: the same box imported again is the
-   * same object). Returns the ids of the objects that were new.
+   * same object). Returns how many objects were new.
    */
   async apply(
     datasetId: string,
     changes: { labels: NewMediaLabel[]; captions: Map<string, string>; objects: { row: NewMediaRow; label: NewMediaLabel | null }[] },
-  ): Promise<{ labelsAdded: number; objectsAdded: number }> {
+  ): Promise<{ objectsAdded: number }> {
     return this.db.transaction().execute(async (trx) => {
       let objectsAdded = 0;
-      for (const [mediaId, caption] of changes.captions) {
-        await trx.updateTable('media').set({ caption }).where('dataset_id', '=', datasetId).where('id', '=', mediaId).execute();
-      }
+      await updateCaptions(trx, datasetId, [...changes.captions].map(([mediaId, caption]) => ({ mediaId, caption })));
       for (let i = 0; i < changes.objects.length; i += INSERT_CHUNK) {
         const inserted = await trx
           .insertInto('media')
@@ -88,7 +86,7 @@ export class AnnotationsRepository {
       }
       const fresh = labels.filter((l) => !seen.has(key(l)) && (seen.add(key(l)), true));
       for (let i = 0; i < fresh.length; i += INSERT_CHUNK) await trx.insertInto('media_labels').values(fresh.slice(i, i + INSERT_CHUNK)).execute();
-      return { labelsAdded: fresh.length, objectsAdded };
+      return { objectsAdded };
     });
   }
 
@@ -166,14 +164,7 @@ export class AnnotationsRepository {
 
   /** Sets (or, with null, clears) captions; returns how many media changed. */
   async setCaptions(datasetId: string, captions: { mediaId: string; caption: string | null }[]): Promise<number> {
-    return this.db.transaction().execute(async (trx) => {
-      let changed = 0;
-      for (const { mediaId, caption } of captions) {
-        const result = await trx.updateTable('media').set({ caption }).where('dataset_id', '=', datasetId).where('id', '=', mediaId).executeTakeFirst();
-        changed += Number(result.numUpdatedRows);
-      }
-      return changed;
-    });
+    return this.db.transaction().execute((trx) => updateCaptions(trx, datasetId, captions));
   }
 }
 
@@ -192,4 +183,14 @@ export async function labelCounts(db: Kysely<Database>, datasetId: string): Prom
   return rows
     .map((r) => ({ name: r.name, n_images: Number(r.n_images), n_objects: Number(r.n_objects) }))
     .sort((a, b) => b.n_images + b.n_objects - (a.n_images + a.n_objects) || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+}
+
+/** Sets each media's caption (null clears it); how many media changed. */
+async function updateCaptions(db: Kysely<Database>, datasetId: string, captions: { mediaId: string; caption: string | null }[]): Promise<number> {
+  let changed = 0;
+  for (const { mediaId, caption } of captions) {
+    const result = await db.updateTable('media').set({ caption }).where('dataset_id', '=', datasetId).where('id', '=', mediaId).executeTakeFirst();
+    changed += Number(result.numUpdatedRows);
+  }
+  return changed;
 }

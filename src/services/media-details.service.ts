@@ -3,6 +3,7 @@ import { DEFAULT_DUPLICATE_THRESHOLD, snapDuplicateThreshold } from '../domain/s
 import type { MediaDetailsRepository, ObjectOfImageRow } from '../db/media-details.repository.js';
 import type { AccessService } from './access.service.js';
 import type { MediaUris } from './explore.service.js';
+import { objectBox, type StoredBox } from '../domain/bounding-box.js';
 
 export interface MediaIssueView {
   issue_type: string;
@@ -99,19 +100,11 @@ function objectViews(rows: ObjectOfImageRow[], width: number | null, height: num
   return [...byId.values()].map((o) => o.view).sort((a, b) => key(a)[1]! - key(b)[1]! || key(a)[0]! - key(b)[0]! || (a.object_id < b.object_id ? -1 : 1));
 }
 
-/** A stored box in pixels of a width × height image: as is when in pixels, scaled when in fractions (null while the image's size is unknown). */
-function pixelBox(
-  box: { bbox_x: number | null; bbox_y: number | null; bbox_w: number | null; bbox_h: number | null; bbox_units: string | null },
-  width: number | null,
-  height: number | null,
-): [number, number, number, number] | null {
-  const { bbox_x: x, bbox_y: y, bbox_w: w, bbox_h: h } = box;
-  if (x === null || y === null || w === null || h === null) return null;
-  if (box.bbox_units !== 'relative') return [x, y, w, h];
-  if (!width || !height) return null;
-  const x0 = Math.round(x * width);
-  const y0 = Math.round(y * height);
-  return [x0, y0, Math.round((x + w) * width) - x0, Math.round((y + h) * height) - y0];
+/** A stored box in pixels of a width × height image (null when it has none, or is in fractions of a size not known yet). */
+function pixelBox(box: StoredBox, width: number | null, height: number | null): [number, number, number, number] | null {
+  if (box.bbox_x === null || box.bbox_y === null || box.bbox_w === null || box.bbox_h === null) return null;
+  const { bbox, units } = objectBox(box, { width, height });
+  return units === 'px' ? bbox : null;
 }
 
 const SUMMARY_ISSUES = ['duplicates', 'outliers', 'blur', 'dark', 'bright'] as const;
