@@ -194,3 +194,28 @@ async function updateCaptions(db: Kysely<Database>, datasetId: string, captions:
   }
   return changed;
 }
+
+/** The distinct, sorted label names of each media: its own, and (images) those of the objects cut from it. */
+export async function labelNamesOf(db: Kysely<Database>, datasetId: string, mediaIds: string[]): Promise<Map<string, string[]>> {
+  const out = new Map<string, Set<string>>();
+  const add = (mediaId: string, label: string) => {
+    const set = out.get(mediaId);
+    if (set) set.add(label);
+    else out.set(mediaId, new Set([label]));
+  };
+  for (let i = 0; i < mediaIds.length; i += ID_CHUNK) {
+    const ids = mediaIds.slice(i, i + ID_CHUNK);
+    const own = await db.selectFrom('media_labels').select(['media_id', 'label']).where('dataset_id', '=', datasetId).where('media_id', 'in', ids).execute();
+    for (const row of own) add(row.media_id, row.label);
+    const ofObjects = await db
+      .selectFrom('media as o')
+      .innerJoin('media_labels as l', 'l.media_id', 'o.id')
+      .select(['o.parent_media_id', 'l.label'])
+      .where('o.dataset_id', '=', datasetId)
+      .where('o.media_type', '=', 'object')
+      .where('o.parent_media_id', 'in', ids)
+      .execute();
+    for (const row of ofObjects) if (row.parent_media_id) add(row.parent_media_id, row.label);
+  }
+  return new Map([...out].map(([id, set]) => [id, [...set].sort()]));
+}

@@ -2,7 +2,7 @@ import { sql, type Kysely, type RawBuilder, type Selectable, type SqlBool } from
 import { dialectOf, type DialectName } from './dialect.js';
 import type { Database, IssueType, MediaTable, MediaType } from './schema.js';
 import { ftsCondition, SearchTextRepository } from './search-text.repository.js';
-import { labelCounts } from './annotations.repository.js';
+import { labelCounts, labelNamesOf } from './annotations.repository.js';
 import { tagsOfMedia } from './tags.repository.js';
 
 /** Which media an explore request may show; every condition is ANDed. */
@@ -334,27 +334,7 @@ export class ExploreRepository {
 
   /** The distinct, sorted label names of each media: its own, and (images) those of the objects cut from it. */
   async labelNamesOf(datasetId: string, mediaIds: string[]): Promise<Map<string, string[]>> {
-    const out = new Map<string, Set<string>>();
-    const add = (mediaId: string, label: string) => {
-      const set = out.get(mediaId);
-      if (set) set.add(label);
-      else out.set(mediaId, new Set([label]));
-    };
-    for (let i = 0; i < mediaIds.length; i += ID_CHUNK) {
-      const ids = mediaIds.slice(i, i + ID_CHUNK);
-      const own = await this.db.selectFrom('media_labels').select(['media_id', 'label']).where('dataset_id', '=', datasetId).where('media_id', 'in', ids).execute();
-      for (const row of own) add(row.media_id, row.label);
-      const ofObjects = await this.db
-        .selectFrom('media as o')
-        .innerJoin('media_labels as l', 'l.media_id', 'o.id')
-        .select(['o.parent_media_id', 'l.label'])
-        .where('o.dataset_id', '=', datasetId)
-        .where('o.media_type', '=', 'object')
-        .where('o.parent_media_id', 'in', ids)
-        .execute();
-      for (const row of ofObjects) if (row.parent_media_id) add(row.parent_media_id, row.label);
-    }
-    return new Map([...out].map(([id, set]) => [id, [...set].sort()]));
+    return labelNamesOf(this.db, datasetId, mediaIds);
   }
 
   /** The distinct, sorted names of the user tags on any of the media. */

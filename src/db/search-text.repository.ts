@@ -1,6 +1,7 @@
 import { sql, type Kysely, type RawBuilder, type SqlBool } from 'kysely';
 import type { DialectName } from './dialect.js';
 import type { Database } from './schema.js';
+import { labelNamesOf } from './annotations.repository.js';
 
 /**
  * Full-text search over captions, labels and file names (VQL `text` `fts`).
@@ -157,22 +158,8 @@ export class SearchTextRepository {
 
   private async insertDocuments(datasetId: string, media: DocumentSource[]): Promise<void> {
     const ids = media.map((m) => m.id);
-    // A media's own labels, then the labels of the objects cut from it.
-    const own = await this.db.selectFrom('media_labels').select(['media_id as owner', 'label']).where('media_id', 'in', ids).execute();
-    const ofObjects = await this.db
-      .selectFrom('media_labels as l')
-      .innerJoin('media as o', 'o.id', 'l.media_id')
-      .select(['o.parent_media_id as owner', 'l.label'])
-      .where('o.parent_media_id', 'in', ids)
-      .where('o.media_type', '=', 'object')
-      .execute();
-    const labels = new Map<string, string[]>();
-    for (const { owner, label } of [...own, ...ofObjects]) {
-      if (owner === null) continue;
-      const list = labels.get(owner);
-      if (list) list.push(label);
-      else labels.set(owner, [label]);
-    }
+    // A media's own labels, and the labels of the objects cut from it.
+    const labels = await labelNamesOf(this.db, datasetId, ids);
     const values = media.map((m) => ({
       media_id: m.id,
       dataset_id: datasetId,
